@@ -1,0 +1,177 @@
+package config
+
+import (
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Environment selects which Daraja the bot talks to.
+type Environment string
+
+// The environments ENVIRONMENT accepts.
+const (
+	Sandbox    Environment = "sandbox"
+	Production Environment = "production"
+	Simulator  Environment = "simulator" // the in-process Daraja simulator
+)
+
+// Daraja hosts by environment.
+const (
+	SandboxBaseURL    = "https://sandbox.safaricom.co.ke"
+	ProductionBaseURL = "https://api.safaricom.co.ke"
+)
+
+// Transaction types MPESA_TRANSACTION_TYPE accepts.
+const (
+	PayBill  = "CustomerPayBillOnline"
+	BuyGoods = "CustomerBuyGoodsOnline"
+)
+
+// Log formats LOG_FORMAT accepts.
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
+
+// Needs says what the sub-command about to run needs, so that `mpesa-bot
+// check` does not demand a bot token and `mpesa-bot demo` no credentials.
+type Needs struct {
+	Telegram bool // TELEGRAM_BOT_TOKEN required
+	Daraja   bool // Daraja credentials, shortcode and CALLBACK_URL required (unless simulator)
+	HTTP     bool // HTTP_ADDR required (healthcheck)
+	Backup   bool // HTTP_ADDR and BACKUP_TOKEN required (backup)
+}
+
+// Config is every setting, validated and typed. Each field's env tag names
+// its variable; doc.go lists defaults and rules.
+type Config struct {
+	TelegramBotToken    Secret `env:"TELEGRAM_BOT_TOKEN"`
+	TelegramAPIEndpoint string `env:"TELEGRAM_API_ENDPOINT"`
+
+	Environment          Environment   `env:"ENVIRONMENT"`
+	MpesaConsumerKey     Secret        `env:"MPESA_CONSUMER_KEY"`
+	MpesaConsumerSecret  Secret        `env:"MPESA_CONSUMER_SECRET"`
+	MpesaPasskey         Secret        `env:"MPESA_PASSKEY"`
+	MpesaShortcode       string        `env:"MPESA_SHORTCODE"`
+	MpesaTransactionType string        `env:"MPESA_TRANSACTION_TYPE"`
+	MpesaPartyB          string        `env:"MPESA_PARTY_B"`  // the shortcode when unset
+	MpesaBaseURL         string        `env:"MPESA_BASE_URL"` // as set, "" when unset: see DarajaBaseURL
+	CallbackURL          string        `env:"CALLBACK_URL"`   // "" when unset
+	TransactionDesc      string        `env:"TRANSACTION_DESC"`
+	SimulatorDelay       time.Duration `env:"SIMULATOR_DELAY"`
+
+	HTTPAddr    string `env:"HTTP_ADDR"`    // "" = off
+	BackupToken Secret `env:"BACKUP_TOKEN"` // unset = backup route off
+	DBPath      string `env:"DB_PATH"`
+
+	AdminIDs       []int64 `env:"ADMIN_IDS"`
+	MerchantIDs    []int64 `env:"MERCHANT_IDS"`
+	MerchantChatID int64   `env:"MERCHANT_CHAT_ID"` // 0 = off
+
+	PollInitialDelay time.Duration `env:"POLL_INITIAL_DELAY"`
+	CallbackWait     time.Duration `env:"CALLBACK_WAIT"`
+	PollInterval     time.Duration `env:"POLL_INTERVAL"`
+	PollTimeout      time.Duration `env:"POLL_TIMEOUT"`
+
+	MaxAmount         int64   `env:"MAX_AMOUNT"`
+	MaxPendingPerUser int     `env:"MAX_PENDING_PER_USER"`  // 0 = no limit
+	PayPerUserPerHour int     `env:"PAY_PER_USER_PER_HOUR"` // 0 = no limit
+	SendRateGlobal    float64 `env:"SEND_RATE_GLOBAL"`      // per second, 0 = no limit
+	SendRatePerChat   float64 `env:"SEND_RATE_PER_CHAT"`    // per second, 0 = no limit
+	MpesaRate         float64 `env:"MPESA_RATE"`            // per second, 0 = no limit
+
+	LogLevel  slog.Level `env:"LOG_LEVEL"`
+	LogFormat string     `env:"LOG_FORMAT"` // LogText or LogJSON
+
+	// Warnings are settings that are legal but probably wrong, one sentence
+	// each naming its variable, for the caller to log at warn level.
+	Warnings []string `env:"-"`
+}
+
+// DarajaBaseURL is the Daraja host to call: MPESA_BASE_URL when set, else the
+// environment's host, and "" for the simulator (the caller starts the
+// in-process simulator then and uses its URL).
+func (c *Config) DarajaBaseURL() string {
+	if c.MpesaBaseURL != "" {
+		return c.MpesaBaseURL
+	}
+	switch c.Environment {
+	case Sandbox:
+		return SandboxBaseURL
+	case Production:
+		return ProductionBaseURL
+	}
+	return ""
+}
+
+// CallbacksOn reports whether Daraja's callbacks can reach this process: an
+// HTTP server is configured and Daraja is told where to post.
+func (c *Config) CallbacksOn() bool { return c.HTTPAddr != "" && c.CallbackURL != "" }
+
+// IsAdmin reports whether the Telegram user may use admin commands.
+func (c *Config) IsAdmin(userID int64) bool {
+	return c != nil && userID != 0 && slices.Contains(c.AdminIDs, userID)
+}
+
+// IsMerchant reports whether the Telegram user may see every payment. Admins
+// are merchants too.
+func (c *Config) IsMerchant(userID int64) bool {
+	return c != nil && userID != 0 && (slices.Contains(c.MerchantIDs, userID) || c.IsAdmin(userID))
+}
+
+// LogValue logs every setting under its variable's name; secrets show as
+// "[redacted]" or "[not set]", and URLs lose any user:password part.
+func (c *Config) LogValue() slog.Value {
+	if c == nil {
+		return slog.StringValue("<nil>")
+	}
+	return slog.GroupValue(
+		slog.Any("TELEGRAM_BOT_TOKEN", c.TelegramBotToken),
+		slog.String("TELEGRAM_API_ENDPOINT", redactURL(c.TelegramAPIEndpoint)),
+		slog.String("ENVIRONMENT", string(c.Environment)),
+		slog.Any("MPESA_CONSUMER_KEY", c.MpesaConsumerKey),
+		slog.Any("MPESA_CONSUMER_SECRET", c.MpesaConsumerSecret),
+		slog.Any("MPESA_PASSKEY", c.MpesaPasskey),
+		slog.String("MPESA_SHORTCODE", c.MpesaShortcode),
+		slog.String("MPESA_TRANSACTION_TYPE", c.MpesaTransactionType),
+		slog.String("MPESA_PARTY_B", c.MpesaPartyB),
+		slog.String("MPESA_BASE_URL", redactURL(c.DarajaBaseURL())),
+		slog.String("CALLBACK_URL", redactURL(c.CallbackURL)),
+		slog.String("TRANSACTION_DESC", c.TransactionDesc),
+		slog.Duration("SIMULATOR_DELAY", c.SimulatorDelay),
+		slog.String("HTTP_ADDR", c.HTTPAddr),
+		slog.Any("BACKUP_TOKEN", c.BackupToken),
+		slog.String("DB_PATH", c.DBPath),
+		slog.Any("ADMIN_IDS", c.AdminIDs),
+		slog.Any("MERCHANT_IDS", c.MerchantIDs),
+		slog.Int64("MERCHANT_CHAT_ID", c.MerchantChatID),
+		slog.Duration("POLL_INITIAL_DELAY", c.PollInitialDelay),
+		slog.Duration("CALLBACK_WAIT", c.CallbackWait),
+		slog.Duration("POLL_INTERVAL", c.PollInterval),
+		slog.Duration("POLL_TIMEOUT", c.PollTimeout),
+		slog.Int64("MAX_AMOUNT", c.MaxAmount),
+		slog.Int("MAX_PENDING_PER_USER", c.MaxPendingPerUser),
+		slog.Int("PAY_PER_USER_PER_HOUR", c.PayPerUserPerHour),
+		slog.Float64("SEND_RATE_GLOBAL", c.SendRateGlobal),
+		slog.Float64("SEND_RATE_PER_CHAT", c.SendRatePerChat),
+		slog.Float64("MPESA_RATE", c.MpesaRate),
+		slog.String("LOG_LEVEL", c.LogLevel.String()),
+		slog.String("LOG_FORMAT", c.LogFormat),
+	)
+}
+
+// redactURL hides a user:password part of a URL (or of an endpoint format
+// such as TELEGRAM_API_ENDPOINT). Text that does not parse has no userinfo
+// url can find and is returned as is; validation refused it already.
+func redactURL(s string) string {
+	// A format's %s is a bad escape to url.Parse: parse it escaped.
+	escaped := strings.ReplaceAll(s, "%s", "%25s")
+	u, err := url.Parse(escaped)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return strings.ReplaceAll(u.Redacted(), "%25s", "%s")
+}

@@ -1,0 +1,455 @@
+package config
+
+import (
+	"log/slog"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// env is a map-backed getenv: no test reads the process environment.
+type env map[string]string
+
+func (e env) get(name string) string { return e[name] }
+
+// with returns a copy of e with more variables set.
+func (e env) with(kv ...string) env {
+	out := env{}
+	for k, v := range e {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+var (
+	needAll   = Needs{Telegram: true, Daraja: true}
+	needNone  = Needs{}
+	tokenVal  = "999000111:TOKEN-value-never-printed"
+	keyVal    = "ckey-value-never-printed"
+	secretVal = "csecret-value-never-printed"
+	passVal   = "passkey-value-never-printed"
+	backupVal = "backup-token-value-never-printed"
+)
+
+// production is a complete, valid configuration for the bot.
+func production() env {
+	return env{
+		"ENVIRONMENT":           "production",
+		"TELEGRAM_BOT_TOKEN":    tokenVal,
+		"MPESA_CONSUMER_KEY":    keyVal,
+		"MPESA_CONSUMER_SECRET": secretVal,
+		"MPESA_PASSKEY":         passVal,
+		"MPESA_SHORTCODE":       "600123",
+		"CALLBACK_URL":          "https://pay.example.com/hooks/daraja",
+	}
+}
+
+func mustLoad(t *testing.T, e env, needs Needs) *Config {
+	t.Helper()
+	c, err := Load(e.get, "", needs)
+	if err != nil {
+		t.Fatalf("Load: unexpected error:\n%v", err)
+	}
+	return c
+}
+
+func mustFail(t *testing.T, e env, needs Needs) []*FieldError {
+	t.Helper()
+	c, err := Load(e.get, "", needs)
+	if err == nil {
+		t.Fatalf("Load accepted the configuration, want an error; got %+v", c)
+	}
+	if c != nil {
+		t.Errorf("Load returned a Config alongside an error")
+	}
+	problems := Problems(err)
+	if len(problems) == 0 {
+		t.Fatalf("error has no *FieldError: %v", err)
+	}
+	if got, want := err.Error(), joinLines(problems); got != want {
+		t.Errorf("error text is not one problem per line:\n got %q\nwant %q", got, want)
+	}
+	return problems
+}
+
+func joinLines(problems []*FieldError) string {
+	lines := make([]string, len(problems))
+	for i, p := range problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestLoad_Defaults(t *testing.T) {
+	c := mustLoad(t, env{}, needNone)
+	want := &Config{
+		TelegramAPIEndpoint:  "https://api.telegram.org/bot%s/%s",
+		Environment:          Sandbox,
+		MpesaTransactionType: "CustomerPayBillOnline",
+		TransactionDesc:      "Payment",
+		SimulatorDelay:       3 * time.Second,
+		DBPath:               "data/mpesa-bot.db",
+		PollInitialDelay:     20 * time.Second,
+		CallbackWait:         60 * time.Second,
+		PollInterval:         15 * time.Second,
+		PollTimeout:          5 * time.Minute,
+		MaxAmount:            250000,
+		MaxPendingPerUser:    3,
+		PayPerUserPerHour:    20,
+		SendRateGlobal:       25,
+		SendRatePerChat:      1,
+		MpesaRate:            5,
+		LogLevel:             slog.LevelInfo,
+		LogFormat:            "text",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if got := c.DarajaBaseURL(); got != "https://sandbox.safaricom.co.ke" {
+		t.Errorf("DarajaBaseURL() = %q, want the sandbox host", got)
+	}
+	if c.HTTPAddr != "" || c.CallbacksOn() || c.MerchantChatID != 0 || c.AdminIDs != nil || c.BackupToken.IsSet() {
+		t.Errorf("optional features are on by default: %+v", c)
+	}
+}
+
+func TestLoad_AcceptsValidValues(t *testing.T) {
+	tests := []struct {
+		name  string
+		vars  []string
+		field func(*Config) any
+		want  any
+	}{
+		{"EndpointSelfHosted", []string{"TELEGRAM_API_ENDPOINT", "http://127.0.0.1:8081/bot%s/%s"}, func(c *Config) any { return c.TelegramAPIEndpoint }, "http://127.0.0.1:8081/bot%s/%s"},
+		{"EnvironmentProductionAnyCase", []string{"ENVIRONMENT", "Production"}, func(c *Config) any { return c.Environment }, Production},
+		{"EnvironmentSimulator", []string{"ENVIRONMENT", "simulator"}, func(c *Config) any { return c.Environment }, Simulator},
+		{"Shortcode5Digits", []string{"MPESA_SHORTCODE", "12345"}, func(c *Config) any { return c.MpesaShortcode }, "12345"},
+		{"Shortcode8Digits", []string{"MPESA_SHORTCODE", "12345678"}, func(c *Config) any { return c.MpesaShortcode }, "12345678"},
+		{"PartyBDefaultsToShortcode", []string{"MPESA_SHORTCODE", "174379"}, func(c *Config) any { return c.MpesaPartyB }, "174379"},
+		{"PartyBTill", []string{"MPESA_SHORTCODE", "174379", "MPESA_PARTY_B", "5123456"}, func(c *Config) any { return c.MpesaPartyB }, "5123456"},
+		{"BuyGoods", []string{"MPESA_TRANSACTION_TYPE", "CustomerBuyGoodsOnline"}, func(c *Config) any { return c.MpesaTransactionType }, BuyGoods},
+		{"TransactionTypeAnyCase", []string{"MPESA_TRANSACTION_TYPE", "customerpaybillonline"}, func(c *Config) any { return c.MpesaTransactionType }, PayBill},
+		{"BaseURLTrailingSlashDropped", []string{"MPESA_BASE_URL", "http://127.0.0.1:9000/"}, func(c *Config) any { return c.DarajaBaseURL() }, "http://127.0.0.1:9000"},
+		{"CallbackURLTrailingSlashDropped", []string{"CALLBACK_URL", "https://pay.example.com/cb/"}, func(c *Config) any { return c.CallbackURL }, "https://pay.example.com/cb"},
+		{"CallbackURLWithPort", []string{"CALLBACK_URL", "https://pay.example.com:8443/cb"}, func(c *Config) any { return c.CallbackURL }, "https://pay.example.com:8443/cb"},
+		{"HTTPAddrPortOnly", []string{"HTTP_ADDR", ":8080"}, func(c *Config) any { return c.HTTPAddr }, ":8080"},
+		{"HTTPAddrHostPort", []string{"HTTP_ADDR", "127.0.0.1:0"}, func(c *Config) any { return c.HTTPAddr }, "127.0.0.1:0"},
+		{"HTTPAddrIPv6", []string{"HTTP_ADDR", "[::1]:8080"}, func(c *Config) any { return c.HTTPAddr }, "[::1]:8080"},
+		{"DBPath", []string{"DB_PATH", "/data/pay.db"}, func(c *Config) any { return c.DBPath }, "/data/pay.db"},
+		{"AdminIDsWithSpaces", []string{"ADMIN_IDS", " 1111111 , 2222222,3333333 "}, func(c *Config) any { return c.AdminIDs }, []int64{1111111, 2222222, 3333333}},
+		{"MerchantIDsOne", []string{"MERCHANT_IDS", "4444444"}, func(c *Config) any { return c.MerchantIDs }, []int64{4444444}},
+		{"MerchantIDsLargest", []string{"MERCHANT_IDS", "9223372036854775807"}, func(c *Config) any { return c.MerchantIDs }, []int64{9223372036854775807}},
+		{"MerchantChatGroup", []string{"MERCHANT_CHAT_ID", "-1001234567890"}, func(c *Config) any { return c.MerchantChatID }, int64(-1001234567890)},
+		{"MerchantChatPrivate", []string{"MERCHANT_CHAT_ID", "1111111"}, func(c *Config) any { return c.MerchantChatID }, int64(1111111)},
+		{"PollInitialDelayMillis", []string{"POLL_INITIAL_DELAY", "200ms"}, func(c *Config) any { return c.PollInitialDelay }, 200 * time.Millisecond},
+		{"PollIntervalMillis", []string{"POLL_INTERVAL", "15ms"}, func(c *Config) any { return c.PollInterval }, 15 * time.Millisecond},
+		{"PollTimeoutCompound", []string{"POLL_TIMEOUT", "1m30s"}, func(c *Config) any { return c.PollTimeout }, 90 * time.Second},
+		{"CallbackWait", []string{"CALLBACK_WAIT", "5ms"}, func(c *Config) any { return c.CallbackWait }, 5 * time.Millisecond},
+		{"SimulatorDelayZero", []string{"SIMULATOR_DELAY", "0"}, func(c *Config) any { return c.SimulatorDelay }, time.Duration(0)},
+		{"SimulatorDelayMillis", []string{"SIMULATOR_DELAY", "10ms"}, func(c *Config) any { return c.SimulatorDelay }, 10 * time.Millisecond},
+		{"MaxAmountOne", []string{"MAX_AMOUNT", "1"}, func(c *Config) any { return c.MaxAmount }, int64(1)},
+		{"MaxAmountLimit", []string{"MAX_AMOUNT", "250000"}, func(c *Config) any { return c.MaxAmount }, int64(250000)},
+		{"MaxPendingNoLimit", []string{"MAX_PENDING_PER_USER", "0"}, func(c *Config) any { return c.MaxPendingPerUser }, 0},
+		{"MaxPending", []string{"MAX_PENDING_PER_USER", "7"}, func(c *Config) any { return c.MaxPendingPerUser }, 7},
+		{"PayPerHourNoLimit", []string{"PAY_PER_USER_PER_HOUR", "0"}, func(c *Config) any { return c.PayPerUserPerHour }, 0},
+		{"SendRateGlobalNoLimit", []string{"SEND_RATE_GLOBAL", "0"}, func(c *Config) any { return c.SendRateGlobal }, 0.0},
+		{"SendRatePerChatFraction", []string{"SEND_RATE_PER_CHAT", "0.5"}, func(c *Config) any { return c.SendRatePerChat }, 0.5},
+		{"MpesaRate", []string{"MPESA_RATE", "12.5"}, func(c *Config) any { return c.MpesaRate }, 12.5},
+		{"TransactionDesc13", []string{"TRANSACTION_DESC", "Shop Payment1"}, func(c *Config) any { return c.TransactionDesc }, "Shop Payment1"},
+		{"TransactionDesc13Runes", []string{"TRANSACTION_DESC", "Malipo ya duk"}, func(c *Config) any { return c.TransactionDesc }, "Malipo ya duk"},
+		{"LogLevelDebug", []string{"LOG_LEVEL", "debug"}, func(c *Config) any { return c.LogLevel }, slog.LevelDebug},
+		{"LogLevelUpper", []string{"LOG_LEVEL", "WARN"}, func(c *Config) any { return c.LogLevel }, slog.LevelWarn},
+		{"LogLevelError", []string{"LOG_LEVEL", "error"}, func(c *Config) any { return c.LogLevel }, slog.LevelError},
+		{"LogFormatJSON", []string{"LOG_FORMAT", "json"}, func(c *Config) any { return c.LogFormat }, "json"},
+		{"BackupToken", []string{"BACKUP_TOKEN", backupVal, "HTTP_ADDR", ":8080"}, func(c *Config) any { return c.BackupToken.Reveal() }, backupVal},
+		{"ValuesTrimmed", []string{"POLL_TIMEOUT", "  2m \t"}, func(c *Config) any { return c.PollTimeout }, 2 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, env{}.with(tt.vars...), needNone)
+			if got := tt.field(c); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("%s: got %#v, want %#v", tt.vars[0], got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_RefusesInvalidValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		varName string
+		value   string
+		want    string // part of the problem line
+	}{
+		{"TokenWithSpace", "TELEGRAM_BOT_TOKEN", "999:abc def", "TELEGRAM_BOT_TOKEN: contains whitespace"},
+		{"TokenWithNewline", "TELEGRAM_BOT_TOKEN", "999:abc\n", "starts or ends with whitespace"},
+		{"EndpointOnePercentS", "TELEGRAM_API_ENDPOINT", "https://api.telegram.org/bot%s", "exactly two %s"},
+		{"EndpointThreePercentS", "TELEGRAM_API_ENDPOINT", "https://x.org/bot%s/%s/%s", "exactly two %s"},
+		{"EndpointOtherVerb", "TELEGRAM_API_ENDPOINT", "https://x.org/bot%s/%s?n=%d", "no other % verb"},
+		{"EndpointNotURL", "TELEGRAM_API_ENDPOINT", "api.telegram.org/bot%s/%s", "absolute http or https URL"},
+		{"EnvironmentUnknown", "ENVIRONMENT", "staging", `ENVIRONMENT: "staging" is not one of sandbox, production, simulator`},
+		{"ShortcodeLetters", "MPESA_SHORTCODE", "17437a", `MPESA_SHORTCODE: "17437a" must be 5 to 8 digits`},
+		{"ShortcodeTooShort", "MPESA_SHORTCODE", "1234", "5 to 8 digits"},
+		{"ShortcodeTooLong", "MPESA_SHORTCODE", "123456789", "5 to 8 digits"},
+		{"TransactionTypeUnknown", "MPESA_TRANSACTION_TYPE", "CustomerPayBill", "is not one of CustomerPayBillOnline, CustomerBuyGoodsOnline"},
+		{"PartyBLetters", "MPESA_PARTY_B", "till-12", "digits only"},
+		{"BaseURLNoScheme", "MPESA_BASE_URL", "sandbox.safaricom.co.ke", "absolute http or https URL"},
+		{"BaseURLFTP", "MPESA_BASE_URL", "ftp://sandbox.safaricom.co.ke", "absolute http or https URL"},
+		{"BaseURLNoHost", "MPESA_BASE_URL", "https:///path", "has no host"},
+		{"BaseURLBadPort", "MPESA_BASE_URL", "http://127.0.0.1:99999", "port"},
+		{"CallbackURLRelative", "CALLBACK_URL", "/callback", "absolute http or https URL"},
+		{"CallbackURLQuery", "CALLBACK_URL", "https://pay.example.com/cb?x=1", "must not have a query or fragment"},
+		{"CallbackURLFragment", "CALLBACK_URL", "https://pay.example.com/cb#top", "must not have a query or fragment"},
+		{"CallbackURLNotURL", "CALLBACK_URL", "https://exa mple.com/cb", "is not a URL"},
+		{"HTTPAddrNoPort", "HTTP_ADDR", "localhost", "host:port"},
+		{"HTTPAddrNamedPort", "HTTP_ADDR", ":http", "numeric port"},
+		{"HTTPAddrPortTooBig", "HTTP_ADDR", ":70000", "numeric port"},
+		{"DBPathFolder", "DB_PATH", "data/", "names a folder"},
+		{"AdminIDsEmptyItem", "ADMIN_IDS", "111,,222", "item 2 is empty"},
+		{"AdminIDsTrailingComma", "ADMIN_IDS", "111,", "item 2 is empty"},
+		{"AdminIDsNotNumber", "ADMIN_IDS", "111,bob", `"bob" is not a Telegram user ID`},
+		{"AdminIDsGroupID", "ADMIN_IDS", "-1001234567890", "user IDs are positive"},
+		{"AdminIDsOverflow", "ADMIN_IDS", "9223372036854775808", "is not a Telegram user ID"},
+		{"MerchantIDsZero", "MERCHANT_IDS", "0", "user IDs are positive"},
+		{"MerchantChatNotNumber", "MERCHANT_CHAT_ID", "@shopops", "is not a Telegram chat ID"},
+		{"MerchantChatZero", "MERCHANT_CHAT_ID", "0", "leave it unset"},
+		{"PollInitialDelayNoUnit", "POLL_INITIAL_DELAY", "20", `POLL_INITIAL_DELAY: "20" is not a duration`},
+		{"PollIntervalZero", "POLL_INTERVAL", "0s", "must be more than 0"},
+		{"PollTimeoutNegative", "POLL_TIMEOUT", "-5m", "must be more than 0"},
+		{"CallbackWaitZero", "CALLBACK_WAIT", "0", "must be more than 0"},
+		{"SimulatorDelayNegative", "SIMULATOR_DELAY", "-1s", "must be 0 or more"},
+		{"MaxAmountZero", "MAX_AMOUNT", "0", "must be at least 1"},
+		{"MaxAmountDecimal", "MAX_AMOUNT", "100.5", "is not a whole number"},
+		{"MaxAmountThousandsSeparator", "MAX_AMOUNT", "1,000", "is not a whole number"},
+		{"MaxPendingNegative", "MAX_PENDING_PER_USER", "-1", "must be at least 0"},
+		{"PayPerHourWord", "PAY_PER_USER_PER_HOUR", "many", "is not a whole number"},
+		{"SendRateGlobalNegative", "SEND_RATE_GLOBAL", "-1", "must be 0 (no limit) or more"},
+		{"SendRatePerChatWord", "SEND_RATE_PER_CHAT", "fast", "is not a number"},
+		{"MpesaRateNaN", "MPESA_RATE", "NaN", "is not a number"},
+		{"MpesaRateInf", "MPESA_RATE", "+Inf", "is not a number"},
+		{"TransactionDescTooLong", "TRANSACTION_DESC", "Payment for goods", "at most 13"},
+		{"TransactionDescControl", "TRANSACTION_DESC", "Pay\x00ment", "control character"},
+		{"LogLevelUnknown", "LOG_LEVEL", "verbose", `LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
+		{"LogFormatUnknown", "LOG_FORMAT", "yaml", `LOG_FORMAT: "yaml" is not one of text, json`},
+		{"BackupTokenShort", "BACKUP_TOKEN", "short", "at least 16 characters"},
+		{"BackupTokenSpace", "BACKUP_TOKEN", "0123456789 abcdef", "contains whitespace"},
+		{"PasskeyTrailingSpace", "MPESA_PASSKEY", "abc ", "MPESA_PASSKEY: starts or ends with whitespace"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problems := mustFail(t, env{}.with(tt.varName, tt.value), needNone)
+			if len(problems) != 1 {
+				t.Fatalf("want exactly one problem, got %d:\n%s", len(problems), joinLines(problems))
+			}
+			p := problems[0]
+			if p.Var != tt.varName {
+				t.Errorf("problem names %q, want %q", p.Var, tt.varName)
+			}
+			if !strings.Contains(p.Error(), tt.want) {
+				t.Errorf("problem %q does not say %q", p.Error(), tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_ReportsEveryProblemAtOnce(t *testing.T) {
+	e := production().with(
+		"LOG_LEVEL", "verbose",
+		"POLL_INTERVAL", "soon",
+		"MAX_AMOUNT", "0",
+		"ADMIN_IDS", "1,,2",
+		"HTTP_ADDR", "localhost",
+	)
+	delete(e, "MPESA_PASSKEY")
+	problems := mustFail(t, e, needAll)
+	want := []string{"MPESA_PASSKEY", "HTTP_ADDR", "ADMIN_IDS", "POLL_INTERVAL", "MAX_AMOUNT", "LOG_LEVEL"}
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.Var)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("problems name %v, want %v (one each, in variable order):\n%s", got, want, joinLines(problems))
+	}
+	if problems[0].Error() != "MPESA_PASSKEY is required (ENVIRONMENT=production)" {
+		t.Errorf("first line = %q", problems[0].Error())
+	}
+}
+
+func TestLoad_RequiredDependsOnNeeds(t *testing.T) {
+	daraja := []string{"MPESA_CONSUMER_KEY", "MPESA_CONSUMER_SECRET", "MPESA_PASSKEY", "MPESA_SHORTCODE", "CALLBACK_URL"}
+	tests := []struct {
+		name  string
+		env   env
+		needs Needs
+		want  []string // variables reported as required, in order
+	}{
+		{"BotNeedsEverything", env{}, needAll, append([]string{"TELEGRAM_BOT_TOKEN"}, daraja...)},
+		{"SandboxNamedInProblem", env{"ENVIRONMENT": "sandbox"}, Needs{Daraja: true}, daraja},
+		{"CheckNeedsNoToken", env{}, Needs{Daraja: true}, daraja},
+		{"TelegramOnly", env{}, Needs{Telegram: true}, []string{"TELEGRAM_BOT_TOKEN"}},
+		{"HealthcheckNeedsHTTPAddr", env{}, Needs{HTTP: true}, []string{"HTTP_ADDR"}},
+		{"BackupNeedsAddrAndToken", env{}, Needs{Backup: true}, []string{"HTTP_ADDR", "BACKUP_TOKEN"}},
+		{"UnknownEnvironmentAsksNoCredentials", env{"ENVIRONMENT": "prod"}, Needs{Daraja: true}, []string{"ENVIRONMENT"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problems := mustFail(t, tt.env, tt.needs)
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.Var)
+				if p.Var != "ENVIRONMENT" && !strings.HasPrefix(p.Problem, "is required") {
+					t.Errorf("unexpected problem %q", p.Error())
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("required: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_SimulatorNeedsNoDarajaCredentials(t *testing.T) {
+	c := mustLoad(t, env{"ENVIRONMENT": "simulator", "TELEGRAM_BOT_TOKEN": tokenVal}, needAll)
+	if c.DarajaBaseURL() != "" {
+		t.Errorf("DarajaBaseURL() = %q, want \"\" so the caller starts the simulator", c.DarajaBaseURL())
+	}
+	if c.MpesaShortcode != "174379" || c.MpesaPartyB != "174379" {
+		t.Errorf("simulator shortcode/PartyB = %q/%q, want the sandbox 174379", c.MpesaShortcode, c.MpesaPartyB)
+	}
+	if c.MpesaPasskey.IsSet() || c.CallbackURL != "" {
+		t.Errorf("simulator invented credentials: %+v", c)
+	}
+}
+
+func TestLoad_DemoNeedsNoToken(t *testing.T) {
+	c := mustLoad(t, env{"ENVIRONMENT": "simulator"}, Needs{Daraja: true})
+	if c.TelegramBotToken.IsSet() {
+		t.Errorf("token set from nowhere")
+	}
+}
+
+func TestConfig_DarajaBaseURL(t *testing.T) {
+	tests := []struct {
+		name string
+		env  env
+		want string
+	}{
+		{"Sandbox", env{}, "https://sandbox.safaricom.co.ke"},
+		{"Production", env{"ENVIRONMENT": "production"}, "https://api.safaricom.co.ke"},
+		{"Simulator", env{"ENVIRONMENT": "simulator"}, ""},
+		{"OverrideWinsInProduction", env{"ENVIRONMENT": "production", "MPESA_BASE_URL": "https://proxy.example.com"}, "https://proxy.example.com"},
+		{"OverrideWinsInSimulator", env{"ENVIRONMENT": "simulator", "MPESA_BASE_URL": "http://127.0.0.1:9000"}, "http://127.0.0.1:9000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, tt.env, needNone).DarajaBaseURL(); got != tt.want {
+				t.Errorf("DarajaBaseURL() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfig_AdminsAreMerchants(t *testing.T) {
+	c := mustLoad(t, env{"ADMIN_IDS": "100", "MERCHANT_IDS": "200"}, needNone)
+	tests := []struct {
+		user            int64
+		admin, merchant bool
+	}{
+		{100, true, true},
+		{200, false, true},
+		{300, false, false},
+		{0, false, false},
+	}
+	for _, tt := range tests {
+		if got := c.IsAdmin(tt.user); got != tt.admin {
+			t.Errorf("IsAdmin(%d) = %v, want %v", tt.user, got, tt.admin)
+		}
+		if got := c.IsMerchant(tt.user); got != tt.merchant {
+			t.Errorf("IsMerchant(%d) = %v, want %v", tt.user, got, tt.merchant)
+		}
+	}
+	var nilConfig *Config
+	if nilConfig.IsAdmin(100) || nilConfig.IsMerchant(100) {
+		t.Errorf("a nil Config grants access")
+	}
+}
+
+func TestLoad_Warnings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  env
+		want string // part of one warning; "" = no warning
+	}{
+		{"None", production(), ""},
+		{"CallbackNotHTTPS", production().with("CALLBACK_URL", "http://pay.example.com/cb"), "CALLBACK_URL is not https"},
+		{"CallbackSaysMpesa", production().with("CALLBACK_URL", "https://example.com/MPesa/cb"), `CALLBACK_URL contains "mpesa"`},
+		{"CallbackSaysSafaricom", production().with("CALLBACK_URL", "https://safaricom-hooks.example.com/cb"), `CALLBACK_URL contains "safaricom"`},
+		{"MaxAmountAboveLimit", production().with("MAX_AMOUNT", "300000"), "MAX_AMOUNT 300000 is above 250000"},
+		{"BuyGoodsWithoutTill", production().with("MPESA_TRANSACTION_TYPE", "CustomerBuyGoodsOnline"), "MPESA_PARTY_B is not set"},
+		{"SandboxShortcodeInProduction", production().with("MPESA_SHORTCODE", "174379"), "public sandbox shortcode"},
+		{"BackupWithoutServer", production().with("BACKUP_TOKEN", backupVal), "BACKUP_TOKEN is set but HTTP_ADDR is off"},
+		{"PlainBaseURLInProduction", production().with("MPESA_BASE_URL", "http://proxy.example.com"), "MPESA_BASE_URL is not https"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustLoad(t, tt.env, needAll)
+			if tt.want == "" {
+				if len(c.Warnings) != 0 {
+					t.Errorf("unexpected warnings: %q", c.Warnings)
+				}
+				return
+			}
+			if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], tt.want) {
+				t.Errorf("warnings = %q, want one saying %q", c.Warnings, tt.want)
+			}
+		})
+	}
+}
+
+// TestDoc_ListsEveryVariable keeps doc.go, the one list operators read,
+// complete.
+func TestDoc_ListsEveryVariable(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range knownVars {
+		if !strings.Contains(string(doc), name) {
+			t.Errorf("doc.go does not document %s", name)
+		}
+	}
+}
+
+// TestConfig_EveryFieldHasAVariable ties Config's fields, knownVars and
+// LogValue together, so a new setting cannot miss one of them.
+func TestConfig_EveryFieldHasAVariable(t *testing.T) {
+	c := mustLoad(t, production(), needAll)
+	logged := map[string]bool{}
+	for _, a := range c.LogValue().Group() {
+		logged[a.Key] = true
+	}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name := f.Tag.Get("env")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			t.Errorf("field %s has no env tag", f.Name)
+			continue
+		}
+		if !slices.Contains(knownVars, name) {
+			t.Errorf("field %s: %s is not in knownVars", f.Name, name)
+		}
+		if !logged[name] {
+			t.Errorf("field %s: LogValue does not log %s", f.Name, name)
+		}
+	}
+}
