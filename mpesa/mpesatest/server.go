@@ -1,0 +1,31 @@
+package mpesatest
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// Server is a Simulator served over HTTP on 127.0.0.1 for a test.
+type Server struct {
+	*Simulator
+	// URL is the base URL to give the client, e.g. "http://127.0.0.1:41234".
+	URL string
+	ts  *httptest.Server
+}
+
+// NewServer starts a simulator on a loopback httptest server. Both are closed
+// when the test ends: the simulator first, so that slow answers stop.
+func NewServer(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	sim := New(opts...)
+	ts := httptest.NewServer(sim)
+	tb.Cleanup(func() {
+		sim.Close()
+		ts.Close()
+	})
+	return &Server{Simulator: sim, URL: ts.URL, ts: ts}
+}
+
+// Client returns an HTTP client for the server, closed with it.
+func (s *Server) Client() *http.Client { return s.ts.Client() }
