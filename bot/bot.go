@@ -1,0 +1,378 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/storage"
+)
+
+// Daraja is what the bot needs of the M-Pesa client; *mpesa.Client has it.
+type Daraja interface {
+	Push(ctx context.Context, req mpesa.PushRequest) (*mpesa.PushResponse, error)
+	Query(ctx context.Context, checkoutRequestID string) (*mpesa.QueryResult, error)
+	Token(ctx context.Context) (string, error)
+	EnvironmentInfo() mpesa.EnvironmentInfo
+}
+
+// Config is everything the bot is told. Zero values take the defaults of
+// DESIGN §2 where one exists.
+type Config struct {
+	Token      string       // Bot API token; never logged
+	Endpoint   string       // Bot API endpoint format, "https://api.telegram.org/bot%s/%s" by default
+	HTTPClient *http.Client // for Telegram; nil → a plain client (every call carries its own timeout)
+
+	Admins         []int64 // /envinfo, and everything merchants may do
+	Merchants      []int64 // may see every payment
+	MerchantChatID int64   // 0 = no merchant feed
+
+	// CallbackURL is the base of every payment's CallBackURL: the bot appends
+	// "/<secret>". CallbacksEnabled says whether results arrive there (an HTTP
+	// server runs); it only changes when the watcher first queries.
+	CallbackURL      string
+	CallbacksEnabled bool
+
+	TransactionDesc   string        // TransactionDesc sent to Daraja ["Payment"]
+	MaxAmount         int64         // [250000]
+	MaxPendingPerUser int           // [3]; negative = no limit (0 in the environment)
+	PayPerUserPerHour int           // [20]; negative = no limit
+	PollInitialDelay  time.Duration // [20s]
+	PollInterval      time.Duration // [15s], grows with backoff, capped at MaxPollInterval
+	PollTimeout       time.Duration // [5m]
+	CallbackWait      time.Duration // [60s] first query delay when callbacks are on
+	SendRateGlobal    float64       // messages/s to Telegram overall [25]; negative = no limit
+	SendRatePerChat   float64       // messages/s per chat [1]; negative = no limit
+	MpesaRate         float64       // Daraja calls/s [5]; negative = no limit
+
+	LongPoll        time.Duration // getUpdates timeout [50s]
+	RequestTimeout  time.Duration // one Telegram call [15s]
+	PushTimeout     time.Duration // one STK Push, token included [45s]
+	QueryTimeout    time.Duration // one STK Query, retries included [60s]
+	MaxHandlers     int           // handlers running at once [32]
+	MaxQueued       int           // updates accepted but unfinished [1024]
+	QueryWorkers    int           // STK Queries in flight at once [4]
+	NotifyWorkers   int           // outcome messages in flight at once [4]
+	ShutdownTimeout time.Duration // how long Run waits for in-flight work after ctx ends [20s]
+
+	Version string
+	Logger  *slog.Logger
+	Metrics *Metrics // nil = not measured
+}
+
+// Unlimited is the value for the rate and count limits of Config that turns
+// them off (the environment's 0).
+const Unlimited = -1
+
+const (
+	defaultEndpoint   = "https://api.telegram.org/bot%s/%s"
+	maxPollInterval   = time.Minute
+	reconcileInterval = 5 * time.Minute
+	reconcileFor      = 24 * time.Hour
+)
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.Endpoint == "" {
+		c.Endpoint = defaultEndpoint
+	}
+	if c.TransactionDesc == "" {
+		c.TransactionDesc = "Payment"
+	}
+	if c.MaxAmount <= 0 {
+		c.MaxAmount = 250000
+	}
+	if c.MaxPendingPerUser == 0 {
+		c.MaxPendingPerUser = 3
+	}
+	if c.PayPerUserPerHour == 0 {
+		c.PayPerUserPerHour = 20
+	}
+	if c.SendRateGlobal == 0 {
+		c.SendRateGlobal = 25
+	}
+	if c.SendRatePerChat == 0 {
+		c.SendRatePerChat = 1
+	}
+	if c.MpesaRate == 0 {
+		c.MpesaRate = 5
+	}
+	def(&c.PollInitialDelay, 20*time.Second)
+	def(&c.PollInterval, 15*time.Second)
+	def(&c.PollTimeout, 5*time.Minute)
+	def(&c.CallbackWait, 60*time.Second)
+	def(&c.LongPoll, 50*time.Second)
+	def(&c.RequestTimeout, 15*time.Second)
+	def(&c.PushTimeout, 45*time.Second)
+	def(&c.QueryTimeout, 60*time.Second)
+	def(&c.ShutdownTimeout, 20*time.Second)
+	if c.MaxHandlers <= 0 {
+		c.MaxHandlers = 32
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 1024
+	}
+	if c.QueryWorkers <= 0 {
+		c.QueryWorkers = 4
+	}
+	if c.NotifyWorkers <= 0 {
+		c.NotifyWorkers = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// limiter returns a rate limiter for perSecond, or nil for no limit.
+func limiter(perSecond float64) *rate.Limiter {
+	if perSecond < 0 {
+		return nil
+	}
+	burst := int(perSecond)
+	if burst < 1 {
+		burst = 1
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), burst)
+}
+
+// Bot is the running application: it polls Telegram, handles commands, pushes
+// payments, watches them until they settle and tells the chat how they ended.
+type Bot struct {
+	cfg        Config
+	log        *slog.Logger
+	store      *storage.Store
+	daraja     Daraja
+	tg         *telegram
+	sender     *sender
+	users      *userLimits
+	darajaRate *rate.Limiter // nil = no limit
+	watcher    *watcher
+	notifier   *notifier
+	health     *health
+	metrics    *Metrics
+
+	admins    map[int64]bool
+	merchants map[int64]bool
+
+	// acks holds, per payment whose acknowledgement is being sent, a channel
+	// closed once it went out, so an outcome never overtakes its /pay's answer.
+	acksMu sync.Mutex
+	acks   map[string]chan struct{}
+
+	ready chan struct{}              // closed when Run has started polling
+	disp  atomic.Pointer[dispatcher] // set by Run
+}
+
+// New builds a bot. It makes no network call: Run does.
+func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("bot: a Telegram token is required")
+	}
+	if store == nil || daraja == nil {
+		return nil, errors.New("bot: a store and a Daraja client are required")
+	}
+	if cfg.CallbackURL == "" {
+		return nil, errors.New("bot: a callback URL is required")
+	}
+	cfg.setDefaults()
+	b := &Bot{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		store:      store,
+		daraja:     daraja,
+		users:      newUserLimits(cfg.PayPerUserPerHour),
+		darajaRate: limiter(cfg.MpesaRate),
+		health:     newHealth(),
+		metrics:    cfg.Metrics,
+		admins:     idSet(cfg.Admins),
+		merchants:  idSet(cfg.Merchants),
+		acks:       make(map[string]chan struct{}),
+		ready:      make(chan struct{}),
+	}
+	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)
+	b.sender = newSender(b.tg, cfg.SendRateGlobal, cfg.SendRatePerChat, b.log)
+	b.watcher = newWatcher(b.checkPayment, cfg.QueryWorkers)
+	b.notifier = newNotifier(b, cfg.NotifyWorkers)
+	return b, nil
+}
+
+func idSet(ids []int64) map[int64]bool {
+	m := make(map[int64]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func (b *Bot) isAdmin(userID int64) bool { return b.admins[userID] }
+
+// canSeeAll reports whether userID may see every payment: merchants and admins.
+func (b *Bot) canSeeAll(userID int64) bool { return b.admins[userID] || b.merchants[userID] }
+
+// ErrUnauthorized means Telegram refused the token: running on is pointless.
+var ErrUnauthorized = errors.New("telegram refused the bot token (401 Unauthorized): check TELEGRAM_BOT_TOKEN")
+
+// Run starts the bot and blocks until ctx ends (nil error) or the bot cannot
+// go on (ErrUnauthorized). On the way out it stops polling, lets in-flight
+// handlers and notifications finish (bounded by ShutdownTimeout) and confirms
+// handled updates to Telegram. It does not close the store.
+func (b *Bot) Run(ctx context.Context) error {
+	if err := b.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	// Handlers get their own context: a SIGTERM stops polling at once, but a
+	// /pay whose push is already on its way is allowed to finish.
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	disp := newDispatcher(workCtx, b.cfg.MaxHandlers, b.cfg.MaxQueued, b.handleUpdate)
+	b.disp.Store(disp)
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); b.watcher.run(workCtx) }()
+	go func() { defer wg.Done(); b.notifier.run(workCtx) }()
+	b.resume()
+	close(b.ready)
+	b.log.Info("bot started", slog.String("username", b.tg.self().UserName), slog.String("version", b.cfg.Version))
+
+	offset, err := b.poll(ctx, disp)
+
+	b.log.Info("bot stopping: finishing in-flight work", slog.Duration("limit", b.cfg.ShutdownTimeout))
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.ShutdownTimeout)
+	defer cancel()
+	if werr := disp.Wait(drainCtx); werr != nil {
+		b.log.Warn("bot stopping: handlers still running at the deadline")
+	}
+	b.notifier.drain(drainCtx)
+	b.confirm(drainCtx, offset)
+	stopWork()
+	wg.Wait()
+	b.log.Info("bot stopped")
+	return err
+}
+
+// Started is closed once Run has started polling.
+func (b *Bot) Started() <-chan struct{} { return b.ready }
+
+// Idle reports whether no update is being handled and no message is waiting
+// to be sent. The demo uses it to know when a conversation has played out.
+func (b *Bot) Idle() bool {
+	d := b.disp.Load()
+	return d != nil && d.idle() && b.notifier.idle()
+}
+
+// start identifies the bot (getMe), removes any webhook and sets the command
+// menus. Telegram may be down: getMe is retried until ctx ends; only a refused
+// token stops the bot.
+func (b *Bot) start(ctx context.Context) error {
+	bo := newBackoff(time.Second, time.Minute)
+	for {
+		_, err := b.tg.getMe(ctx)
+		if err == nil {
+			break
+		}
+		if telegramCodeOf(err) == http.StatusUnauthorized {
+			return ErrUnauthorized
+		}
+		b.log.Warn("telegram getMe failed; retrying", slog.Any("error", err))
+		if !sleep(ctx, bo.next()) {
+			return ctx.Err()
+		}
+	}
+	b.health.telegramOK(time.Now())
+	if err := b.deleteWebhook(ctx); err != nil {
+		b.log.Warn("telegram deleteWebhook failed", slog.Any("error", err))
+	}
+	b.setCommands(ctx)
+	return nil
+}
+
+// resume picks up what a previous run left: payments whose push answer was
+// never stored, payments to watch, and outcomes the chat was never told.
+func (b *Bot) resume() {
+	now := time.Now()
+	initiating, err := b.store.ListByState(storage.StateInitiating)
+	if err != nil {
+		b.log.Error("resume: listing initiating payments failed", slog.Any("error", err))
+	}
+	for _, p := range initiating {
+		// The process stopped between storing the payment and storing
+		// Daraja's answer: the push may have reached the phone. Say so; never
+		// push again. A callback can still settle it.
+		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup",
+			ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
+	}
+	watched, err := b.store.ListByState(storage.StatePending, storage.StateUnknown)
+	if err != nil {
+		b.log.Error("resume: listing pending payments failed", slog.Any("error", err))
+	}
+	n := 0
+	for _, p := range watched {
+		if at, ok := b.nextQuery(p, now); ok {
+			if at.Before(now) {
+				at = now
+			}
+			b.watcher.schedule(p.ID, at)
+			n++
+		}
+	}
+	unnotified, err := b.store.ListUnnotified()
+	if err != nil {
+		b.log.Error("resume: listing unnotified payments failed", slog.Any("error", err))
+	}
+	for _, p := range unnotified {
+		b.notifier.enqueue(p.ID)
+	}
+	if b.cfg.MerchantChatID != 0 {
+		unposted, err := b.store.ListUnposted()
+		if err != nil {
+			b.log.Error("resume: listing unposted payments failed", slog.Any("error", err))
+		}
+		for _, p := range unposted {
+			b.notifier.enqueue(p.ID)
+		}
+	}
+	b.log.Info("resumed payments", slog.Int("watched", n), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", len(initiating)))
+}
+
+// waitDaraja takes a token from the global Daraja rate limit.
+func (b *Bot) waitDaraja(ctx context.Context) error {
+	if b.darajaRate == nil {
+		return nil
+	}
+	if err := b.darajaRate.Wait(ctx); err != nil {
+		return fmt.Errorf("waiting for the Daraja rate limit: %w", err)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx ends; it reports whether the full wait passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

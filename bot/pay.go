@@ -1,0 +1,345 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/storage"
+)
+
+// payArgs is a /pay command read and validated.
+type payArgs struct {
+	phone     string // normalised
+	amount    int64
+	reference string // "" → derived from the payment
+}
+
+// parsePay reads "/pay <phone> <amount> [ref]". A phone typed in groups
+// ("+254 712 345 678") spans several fields, so the amount and reference are
+// taken from the end: with a reference first, then without. The valid phone
+// lengths make at most one reading valid. The returned text is the refusal.
+func parsePay(args []string, maxAmount int64) (payArgs, string) {
+	if len(args) < 2 {
+		return payArgs{}, payUsage(maxAmount)
+	}
+	type reading struct{ phone, amount, ref string }
+	var readings []reading
+	if len(args) >= 3 {
+		readings = append(readings, reading{strings.Join(args[:len(args)-2], ""), args[len(args)-2], args[len(args)-1]})
+	}
+	readings = append(readings, reading{strings.Join(args[:len(args)-1], ""), args[len(args)-1], ""})
+
+	for _, r := range readings {
+		phone, err := mpesa.NormalizePhone(r.phone)
+		if err != nil {
+			continue
+		}
+		amount, err := mpesa.ParseAmount(r.amount, maxAmount)
+		if err != nil {
+			return payArgs{}, badAmountText(r.amount, maxAmount)
+		}
+		if r.ref != "" {
+			if err := mpesa.ValidateAccountReference(r.ref); err != nil {
+				return payArgs{}, badReferenceText(r.ref)
+			}
+		}
+		return payArgs{phone: phone, amount: amount, reference: r.ref}, ""
+	}
+	// No reading has a valid phone: show the most likely one (the first field).
+	return payArgs{}, badPhoneText(args[0])
+}
+
+// handlePay is /pay: validate, apply the abuse limits, write the payment
+// ahead, push once, and acknowledge. The outcome comes later, from the
+// watcher or a callback, through the notifier.
+func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string) {
+	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.MessageID)
+	// A /pay Telegram delivered again (after a crash, before the offset was
+	// confirmed) must not push again, nor count against the limits.
+	if p, err := b.store.GetByIdempotencyKey(key); err == nil {
+		b.reply(ctx, m, duplicateText(p))
+		return
+	}
+
+	pa, refusal := parsePay(args, b.cfg.MaxAmount)
+	if refusal != "" {
+		b.metrics.payRefused("invalid")
+		b.reply(ctx, m, refusal)
+		return
+	}
+	if ok, retry := b.users.allow(m.From.ID, time.Now()); !ok {
+		b.metrics.payRefused("rate_limited")
+		b.reply(ctx, m, rateLimitedText(b.cfg.PayPerUserPerHour, retry))
+		return
+	}
+
+	secret, err := newSecret()
+	if err != nil {
+		b.log.Error("pay: generating a callback secret failed", slog.Any("error", err))
+		b.reply(ctx, m, internalErrorText)
+		return
+	}
+	ref := pa.reference
+	if ref == "" {
+		ref = defaultReference(key)
+	}
+	limits := storage.Limits{OnePerPhone: true}
+	if b.cfg.MaxPendingPerUser > 0 {
+		limits.MaxOpenPerUser = b.cfg.MaxPendingPerUser
+	}
+	p, created, err := b.store.Create(storage.Payment{
+		ChatID:         m.Chat.ID,
+		UserID:         m.From.ID,
+		MessageID:      m.MessageID,
+		IdempotencyKey: key,
+		Phone:          pa.phone,
+		Amount:         pa.amount,
+		Reference:      ref,
+		Description:    b.cfg.TransactionDesc,
+		CallbackSecret: secret,
+	}, limits)
+	switch {
+	case errors.Is(err, storage.ErrPhoneBusy):
+		b.metrics.payRefused("phone_busy")
+		b.reply(ctx, m, phoneBusyText(pa.phone))
+		return
+	case errors.Is(err, storage.ErrTooManyOpen):
+		b.metrics.payRefused("too_many_pending")
+		b.reply(ctx, m, tooManyOpenText(b.cfg.MaxPendingPerUser))
+		return
+	case err != nil:
+		b.log.Error("pay: storing the payment failed", slog.Any("error", err))
+		b.reply(ctx, m, internalErrorText)
+		return
+	case !created:
+		b.reply(ctx, m, duplicateText(p))
+		return
+	}
+	b.metrics.paymentStarted()
+	b.log.Info("payment created", slog.String("payment_id", p.ID), slog.Int64("chat_id", p.ChatID),
+		slog.String("phone", mpesa.MaskPhone(p.Phone)), slog.Int64("amount", p.Amount))
+
+	done := b.expectAck(p.ID)
+	defer done()
+	p, ok := b.push(ctx, p, secret)
+	if !ok {
+		return // settled as rejected or unknown: the notifier tells the chat
+	}
+	if _, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, ackText(p))); err != nil {
+		b.log.Warn("telegram: sending the acknowledgement failed", slog.String("payment_id", p.ID), slog.Any("error", err))
+	}
+}
+
+// push sends the STK Push once and records what came of it. It reports
+// whether the payment is now pending (the acknowledgement is due).
+func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (storage.Payment, bool) {
+	if err := b.waitDaraja(ctx); err != nil {
+		// Nothing left the building: the bot is stopping.
+		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "shutdown",
+			ResultDesc: "the bot was shutting down", Detail: "not sent: " + err.Error()})
+		return p, false
+	}
+	pctx, cancel := context.WithTimeout(ctx, b.cfg.PushTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := b.daraja.Push(pctx, mpesa.PushRequest{
+		Phone:            p.Phone,
+		Amount:           p.Amount,
+		AccountReference: p.Reference,
+		TransactionDesc:  p.Description,
+		CallbackURL:      strings.TrimRight(b.cfg.CallbackURL, "/") + "/" + secret,
+	})
+	if err != nil {
+		b.pushFailed(p, err)
+		return p, false
+	}
+
+	next := start.Add(b.firstQueryDelay())
+	var rerr error
+	for attempt := 0; attempt < 3; attempt++ {
+		var rec storage.Payment
+		if rec, rerr = b.store.RecordPush(p.ID, resp.CheckoutRequestID, resp.MerchantRequestID, next); rerr == nil {
+			p = rec
+			break
+		}
+	}
+	if rerr != nil {
+		// The prompt is on the phone but the store failed: keep the IDs in
+		// the log so an operator can reconcile; a callback still finds the
+		// payment by its secret.
+		b.log.Error("pay: storing the push answer failed", slog.String("payment_id", p.ID),
+			slog.String("checkout_request_id", resp.CheckoutRequestID), slog.Any("error", rerr))
+		p.CheckoutRequestID = resp.CheckoutRequestID
+		p.State = storage.StatePending
+	}
+	b.log.Info("payment pushed", slog.String("payment_id", p.ID), slog.String("checkout_request_id", p.CheckoutRequestID))
+	if p.State == storage.StatePending {
+		b.watcher.schedule(p.ID, next)
+	}
+	return p, p.State == storage.StatePending || p.State.Final()
+}
+
+// firstQueryDelay: with callbacks on, give Daraja time to call back first so
+// a payment costs one call; otherwise start polling sooner.
+func (b *Bot) firstQueryDelay() time.Duration {
+	if b.cfg.CallbacksEnabled {
+		return b.cfg.CallbackWait
+	}
+	return b.cfg.PollInitialDelay
+}
+
+// pushFailed settles a payment whose push did not go through: rejected when
+// Daraja said no (or the request never left), unknown when it may have
+// reached the phone (DESIGN §4.2: say so honestly, never retry).
+func (b *Bot) pushFailed(p storage.Payment, err error) {
+	var perr *mpesa.PaymentError
+	if errors.As(err, &perr) && perr.OutcomeUnknown() {
+		b.log.Error("pay: push outcome unknown", slog.String("payment_id", p.ID), slog.Any("error", err))
+		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push",
+			ResultDesc: "M-Pesa did not answer", Detail: "push outcome unknown: " + err.Error()})
+		return
+	}
+	code, reason := refusalReason(err)
+	b.log.Error("pay: push refused", slog.String("payment_id", p.ID), slog.String("code", code), slog.Any("error", err))
+	b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: code, ResultDesc: reason,
+		Detail: "push refused: " + err.Error()})
+}
+
+// refusalReason maps a refused push to an error code and a reason in plain
+// words for the chat: the one table of DESIGN's "no raw Daraja body in a reply".
+func refusalReason(err error) (code, reason string) {
+	var base *mpesa.Error
+	if errors.As(err, &base) {
+		code = base.Code
+		if code == "" && base.StatusCode != 0 {
+			code = "HTTP " + strconv.Itoa(base.StatusCode)
+		}
+	}
+	var verr *mpesa.ValidationError
+	var aerr *mpesa.AuthenticationError
+	msg := ""
+	if base != nil {
+		msg = strings.ToLower(base.Message)
+	}
+	switch {
+	case errors.As(err, &verr):
+		return "invalid", "the " + fieldWords(verr.Field) + " was not accepted (" + verr.Reason + ")"
+	case errors.As(err, &aerr):
+		return code, "the bot could not sign in to M-Pesa (the operator should check the Daraja credentials)"
+	case mpesa.IsSubscriberLocked(err):
+		return code, "another M-Pesa request is already waiting on that phone; wait a minute, then try again"
+	case mpesa.IsThrottled(err):
+		return code, "M-Pesa is busy right now; try again in a minute"
+	case base != nil && base.Code == "400.002.02":
+		return code, "M-Pesa did not accept the " + fieldWords(invalidField(base.Message))
+	case strings.Contains(msg, "wrong credentials"), strings.Contains(msg, "merchant does not exist"):
+		return code, "M-Pesa did not accept the merchant's account details (the operator should check MPESA_SHORTCODE and MPESA_PASSKEY)"
+	case code != "":
+		return code, "M-Pesa refused the request (code " + code + ")"
+	}
+	return "error", "M-Pesa could not be reached"
+}
+
+// invalidField reads X from Daraja's "Bad Request - Invalid X".
+func invalidField(msg string) string {
+	i := strings.LastIndex(strings.ToLower(msg), "invalid ")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimSpace(msg[i+len("invalid "):])
+}
+
+// fieldWords names a Daraja field the way a customer would.
+func fieldWords(field string) string {
+	switch strings.ToLower(field) {
+	case "phonenumber", "partya", "phone":
+		return "phone number"
+	case "amount":
+		return "amount"
+	case "accountreference", "reference":
+		return "reference"
+	case "callbackurl":
+		return "bot's callback address (an operator problem)"
+	case "remarks", "transactiondesc":
+		return "payment description (an operator problem)"
+	case "":
+		return "request"
+	}
+	return "request field " + field
+}
+
+// settle moves a payment to a result and, when this call changed it, queues
+// the message that tells the chat. It is the one way to a final state, for
+// pushes, queries and callbacks alike.
+func (b *Bot) settle(id string, r storage.Result) (storage.Payment, bool) {
+	p, changed, err := b.store.Settle(id, r)
+	if err != nil {
+		b.log.Error("settling the payment failed", slog.String("payment_id", id), slog.String("source", r.Source), slog.Any("error", err))
+		return p, false
+	}
+	if !changed {
+		return p, false
+	}
+	if p.State.Final() {
+		b.watcher.remove(id)
+		b.metrics.paymentSettled(p, r.Source)
+	}
+	if p.State == storage.StateFailed && mpesa.LookupResult(p.ResultCode).Outcome == mpesa.OutcomeUnknown {
+		b.log.Warn("unknown M-Pesa result code", slog.String("payment_id", id), slog.String("result_code", p.ResultCode))
+	}
+	b.log.Info("payment settled", slog.String("payment_id", id), slog.String("state", string(p.State)),
+		slog.String("result_code", p.ResultCode), slog.String("source", r.Source))
+	b.notifier.enqueue(id)
+	return p, true
+}
+
+// expectAck registers that the /pay answer for id is on its way; the returned
+// func marks it sent (or given up). The notifier waits for it.
+func (b *Bot) expectAck(id string) func() {
+	ch := make(chan struct{})
+	b.acksMu.Lock()
+	b.acks[id] = ch
+	b.acksMu.Unlock()
+	return func() {
+		b.acksMu.Lock()
+		delete(b.acks, id)
+		b.acksMu.Unlock()
+		close(ch)
+	}
+}
+
+// ackPending returns the channel to wait on before telling the outcome of id,
+// or nil when no acknowledgement is in flight.
+func (b *Bot) ackPending(id string) <-chan struct{} {
+	b.acksMu.Lock()
+	defer b.acksMu.Unlock()
+	return b.acks[id]
+}
+
+// newSecret makes a callback secret: 160 random bits, URL-safe.
+func newSecret() (string, error) {
+	buf := make([]byte, 20)
+	if _, err := rand.Read(buf); err != nil {
+		return "", fmt.Errorf("reading random bytes: %w", err)
+	}
+	return hex.EncodeToString(buf), nil
+}
+
+// defaultReference derives a reference from the payment's Telegram key: the
+// same /pay always gets the same one, and it fits Daraja's 12 characters.
+func defaultReference(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "TG" + base32.StdEncoding.EncodeToString(sum[:])[:8]
+}

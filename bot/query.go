@@ -1,0 +1,122 @@
+package bot
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/storage"
+)
+
+// nextQuery is the schedule of DESIGN §4 for one payment: the first query at
+// its stored NextQueryAt, then POLL_INTERVAL growing by half each time up to a
+// minute, never past the POLL_TIMEOUT mark (the "not confirmed" message is
+// due then), then every five minutes until 24 hours after the push. It
+// reports false when the payment is no longer watched.
+func (b *Bot) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
+	if p.CheckoutRequestID == "" || p.State.Final() || p.State == storage.StateInitiating {
+		return time.Time{}, false
+	}
+	pushed := p.PushedAt
+	if pushed.IsZero() {
+		pushed = p.CreatedAt
+	}
+	end := pushed.Add(reconcileFor)
+	if !now.Before(end) {
+		return time.Time{}, false
+	}
+	if p.Queries == 0 && !p.NextQueryAt.IsZero() {
+		return p.NextQueryAt, true
+	}
+	var at time.Time
+	if p.State == storage.StateUnknown {
+		at = now.Add(jitter(reconcileInterval))
+	} else {
+		interval := b.cfg.PollInterval
+		for i := 1; i < p.Queries && interval < maxPollInterval; i++ {
+			interval += interval / 2
+		}
+		interval = min(interval, maxPollInterval)
+		at = now.Add(jitter(interval))
+		if deadline := pushed.Add(b.cfg.PollTimeout); p.State == storage.StatePending && at.After(deadline) {
+			at = deadline
+		}
+	}
+	if at.After(end) {
+		return time.Time{}, false
+	}
+	return at, true
+}
+
+// jitter spreads queries that were scheduled together: up to a tenth later.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d/10+1)
+}
+
+// checkPayment is the watcher's work for one due payment: query Daraja,
+// settle on a final answer, declare "not confirmed" at POLL_TIMEOUT, and
+// schedule the next check.
+func (b *Bot) checkPayment(ctx context.Context, id string) {
+	p, err := b.store.Get(id)
+	if err != nil {
+		b.log.Error("watch: reading the payment failed", slog.String("payment_id", id), slog.Any("error", err))
+		return
+	}
+	if _, watched := b.nextQuery(p, time.Now()); !watched {
+		return
+	}
+	if err := b.waitDaraja(ctx); err != nil {
+		return // stopping
+	}
+	qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
+	res, err := b.daraja.Query(qctx, p.CheckoutRequestID)
+	cancel()
+	if ctx.Err() != nil {
+		return // stopping: the payment is resumed from the store at the next start
+	}
+	queries := p.Queries + 1
+	event := &storage.Event{At: time.Now(), Source: "query"}
+	switch {
+	case err != nil:
+		event.Type, event.Detail = "query_failed", err.Error()
+		b.log.Warn("watch: STK Query failed", slog.String("payment_id", id), slog.Any("error", err))
+	case res.Pending:
+		event.Type, event.Detail = "query_answered", "pending"
+	default:
+		b.settleFromQuery(p, res)
+		return
+	}
+
+	now := time.Now()
+	if p.State == storage.StatePending && !now.Before(p.PushedAt.Add(b.cfg.PollTimeout)) {
+		b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher",
+			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + b.cfg.PollTimeout.String()})
+		p.State = storage.StateUnknown
+	}
+	p.Queries = queries
+	next, ok := b.nextQuery(p, now)
+	if err := b.store.ScheduleQuery(id, next, queries, event); err != nil {
+		b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", err))
+	}
+	if ok {
+		b.watcher.schedule(id, next)
+		return
+	}
+	_ = b.store.AppendEvent(id, storage.Event{At: now, Source: "watcher", Type: "watch_ended",
+		Detail: "no final result within 24 hours of the push; no more queries"})
+	b.log.Warn("watch: giving up on a payment", slog.String("payment_id", id))
+}
+
+// settleFromQuery settles a payment on a final STK Query answer. A query
+// never has a receipt number: the callback carries it.
+func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) {
+	state := storage.StateFailed
+	if res.Outcome() == mpesa.OutcomePaid {
+		state = storage.StateSucceeded
+	}
+	b.settle(p.ID, storage.Result{State: state, Source: "query", ResultCode: res.ResultCode, ResultDesc: res.ResultDesc,
+		Detail: "STK Query ResultCode " + strconv.Quote(res.ResultCode)})
+}

@@ -1,0 +1,162 @@
+package bot
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// HTTPOptions says what the bot's HTTP server offers besides callbacks.
+type HTTPOptions struct {
+	Gatherer    prometheus.Gatherer // serves /metrics when set
+	BackupToken string              // enables GET /backup with "Authorization: Bearer <token>" when set
+}
+
+// Server timeouts (DESIGN §4.5): a slow or stuck client cannot hold a
+// connection, and a callback is answered long before Daraja gives up.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	backupTimeout     = 10 * time.Minute
+)
+
+// CallbackPath is the route prefix of callbacks: the path of CALLBACK_URL,
+// without a trailing slash ("" when the URL has no path).
+func CallbackPath(callbackURL string) (string, error) {
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return "", fmt.Errorf("reading the callback URL: %w", err)
+	}
+	return strings.TrimRight(u.Path, "/"), nil
+}
+
+// Handler is the bot's HTTP API: POST <callback path>/{secret}, /healthz,
+// /readyz, and optionally /metrics and /backup. Every request is logged once,
+// with the callback secret masked.
+func (b *Bot) Handler(opts HTTPOptions) (http.Handler, error) {
+	prefix, err := CallbackPath(b.cfg.CallbackURL)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+prefix+"/{secret}", b.handleCallback)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		rd := b.CheckReady(r.Context())
+		status := http.StatusOK
+		if !rd.Ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, rd)
+	})
+	if opts.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if opts.BackupToken != "" {
+		mux.HandleFunc("GET /backup", b.backupHandler(opts.BackupToken))
+	}
+	return b.accessLog(mux), nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// backupHandler streams a consistent copy of the database (a bbolt read
+// transaction) to an operator holding BACKUP_TOKEN. The token is compared in
+// constant time.
+func (b *Bot) backupHandler(token string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(given), []byte(token)) != 1 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		// A large database takes longer than the server's write timeout.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupTimeout))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Disposition", `attachment; filename="mpesa-bot.db"`)
+		n, err := b.store.WriteTo(w)
+		if err != nil {
+			b.log.Error("backup failed", slog.Int64("bytes", n), slog.Any("error", err))
+			return
+		}
+		b.log.Info("backup sent", slog.Int64("bytes", n))
+	}
+}
+
+// accessLog writes one line per request: method, route, status, duration.
+// The route is the matched pattern, so a callback's secret never reaches the
+// log; unmatched paths are logged as "-" for the same reason.
+func (b *Bot) accessLog(next *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		route := r.Pattern // set by the mux on r
+		if route == "" {
+			route = "-"
+		}
+		b.log.Info("http request", slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Serve runs h on ln until ctx ends, then shuts down gracefully (in-flight
+// requests get up to shutdownGrace).
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/storage"
+)
+
+// recentLimit is how many payments /status without an ID lists.
+const recentLimit = 5
+
+// handleStatus is /status [CheckoutRequestID]. A payment is shown to the user
+// who made it, and to merchants and admins; anyone else gets the same answer
+// as for an ID that does not exist, so IDs cannot be probed.
+func (b *Bot) handleStatus(ctx context.Context, m *tgbotapi.Message, args []string) {
+	if len(args) == 0 {
+		ps, err := b.store.ListByUser(m.From.ID, recentLimit)
+		if err != nil {
+			b.log.Error("status: listing payments failed", slog.Any("error", err))
+			b.reply(ctx, m, internalErrorText)
+			return
+		}
+		b.reply(ctx, m, recentText(ps))
+		return
+	}
+	p, err := b.store.GetByCheckoutID(args[0])
+	if errors.Is(err, storage.ErrNotFound) {
+		// A payment whose push was never answered has no CheckoutRequestID;
+		// its own ID finds it.
+		p, err = b.store.Get(args[0])
+	}
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		b.reply(ctx, m, statusNotFoundText)
+		return
+	case err != nil:
+		b.log.Error("status: reading the payment failed", slog.Any("error", err))
+		b.reply(ctx, m, internalErrorText)
+		return
+	}
+	seeAll := b.canSeeAll(m.From.ID)
+	if p.UserID != m.From.ID && !seeAll {
+		b.reply(ctx, m, statusNotFoundText)
+		return
+	}
+	b.reply(ctx, m, paymentSummary(p, seeAll))
+}
+
+// handleEnvInfo is /envinfo: admins only, private chats only (it names the
+// shortcode and URLs; nothing secret is in it).
+func (b *Bot) handleEnvInfo(ctx context.Context, m *tgbotapi.Message) {
+	if !b.isAdmin(m.From.ID) {
+		b.reply(ctx, m, adminOnlyText)
+		return
+	}
+	if !m.Chat.IsPrivate() {
+		b.reply(ctx, m, privateOnlyText)
+		return
+	}
+	pending, err := b.store.CountByState(storage.StatePending)
+	if err != nil {
+		b.log.Error("envinfo: counting pending payments failed", slog.Any("error", err))
+	}
+	b.reply(ctx, m, envInfoText(b.daraja.EnvironmentInfo(), b.cfg.CallbacksEnabled, pending, b.cfg.Version))
+}
+
+// setCommands publishes the command menu: everyone sees /pay, /status and
+// /help; each admin's private chat also lists /envinfo.
+func (b *Bot) setCommands(ctx context.Context) {
+	public := []tgbotapi.BotCommand{
+		{Command: "pay", Description: "Request an M-Pesa payment: /pay phone amount [ref]"},
+		{Command: "status", Description: "Your recent payments, or one by CheckoutRequestID"},
+		{Command: "help", Description: "How to use this bot"},
+	}
+	if err := b.tg.request(ctx, "setMyCommands", tgbotapi.NewSetMyCommands(public...)); err != nil {
+		b.log.Warn("telegram setMyCommands failed", slog.Any("error", err))
+	}
+	admin := append(public[:len(public):len(public)], tgbotapi.BotCommand{Command: "envinfo", Description: "M-Pesa environment (admins)"})
+	for id := range b.admins {
+		cfg := tgbotapi.NewSetMyCommandsWithScope(tgbotapi.NewBotCommandScopeChat(id), admin...)
+		if err := b.tg.request(ctx, "setMyCommands", cfg); err != nil {
+			// Telegram knows no private chat with an admin who never wrote
+			// to the bot: "chat not found". They still can use /envinfo.
+			b.log.Warn("telegram setMyCommands for an admin failed", slog.Int64("user_id", id), slog.Any("error", err))
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mpesa-bot/mpesa-bot/config"
+)
+
+// runCheck is `mpesa-bot check`, the original module's "run it directly":
+// the environment info, a timestamp and a masked password, then a token.
+// Exit 0 only when a token was obtained.
+func runCheck(ctx context.Context, e env) int {
+	cfg, log, code := loadConfig(e, "check", config.Needs{Daraja: true})
+	if code != 0 {
+		return code
+	}
+	a := &app{cfg: cfg, log: log}
+	defer a.close()
+	client, err := a.darajaClient(nil, &handlerTransport{})
+	if err != nil {
+		return fail(e, "check", err)
+	}
+
+	info := client.EnvironmentInfo()
+	out := e.stdout
+	fmt.Fprintln(out, "M-Pesa environment")
+	fmt.Fprintf(out, "  environment:       %s\n", info.Environment)
+	fmt.Fprintf(out, "  business shortcode: %s\n", info.BusinessShortCode)
+	fmt.Fprintf(out, "  transaction type:  %s\n", info.TransactionType)
+	fmt.Fprintf(out, "  party B:           %s\n", info.PartyB)
+	fmt.Fprintf(out, "  auth URL:          %s\n", info.AuthURL)
+	fmt.Fprintf(out, "  STK push URL:      %s\n", info.STKPushURL)
+	fmt.Fprintf(out, "  STK query URL:     %s\n", info.QueryURL)
+	callback := "off"
+	if cfg.CallbackURL != "" {
+		callback = cfg.CallbackURL + "/<secret per payment>"
+	}
+	fmt.Fprintf(out, "  callback URL:      %s\n", callback)
+
+	password, timestamp := client.Password("")
+	fmt.Fprintf(out, "Timestamp (EAT):     %s\n", timestamp)
+	fmt.Fprintf(out, "Password:            %s\n", maskPassword(password))
+
+	tctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	token, err := client.Token(tctx)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "mpesa-bot check: access token: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(out, "Access token:        %s (obtained)\n", maskToken(token))
+	return 0
+}
+
+// maskPassword shows only the first four characters of the base64 password:
+// they encode the first three digits of the (public) shortcode, never the
+// passkey.
+func maskPassword(p string) string {
+	if len(p) <= 4 {
+		return "****"
+	}
+	return fmt.Sprintf("%s… (%d characters, masked)", p[:4], len(p))
+}
+
+func maskToken(t string) string {
+	if len(t) <= 8 {
+		return "****"
+	}
+	return fmt.Sprintf("%s… (%d characters, masked)", t[:4], len(t))
+}

@@ -1,0 +1,85 @@
+// Command mpesa-bot is a Telegram bot that takes M-Pesa payments.
+//
+//	mpesa-bot [run]          the bot (the default)
+//	mpesa-bot check          environment info, a timestamp, a masked password and a token
+//	mpesa-bot demo           the bot on a fake Telegram and the Daraja simulator; the terminal is the chat
+//	mpesa-bot healthcheck    GET /readyz on HTTP_ADDR; exit 0 only on 200
+//	mpesa-bot backup FILE    a consistent copy of the database, taken while the bot runs
+//	mpesa-bot restore FILE   put a backup in place of the database (the bot must be stopped)
+//	mpesa-bot -version       the version
+//
+// Configuration comes from the environment and a .env file in the working
+// directory (see the README and .env.example).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// env is what a sub-command gets from the process: tests give their own.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is main without the process: tests call it directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd := "run"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, "mpesa-bot", version)
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "run":
+		return runBot(ctx, e)
+	case "check":
+		return runCheck(ctx, e)
+	case "demo":
+		return runDemo(ctx, e)
+	case "healthcheck":
+		return runHealthcheck(ctx, e)
+	case "backup":
+		return runBackup(ctx, e, args)
+	case "restore":
+		return runRestore(ctx, e, args)
+	}
+	fmt.Fprintf(stderr, "mpesa-bot: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+const usage = `usage: mpesa-bot [command]
+
+commands:
+  run            run the bot (the default)
+  check          show the M-Pesa environment, a timestamp, a masked password, and fetch a token
+  demo           run the bot on a fake Telegram and the Daraja simulator; type chat messages on stdin
+  healthcheck    ask the running bot's /readyz (HTTP_ADDR); exit 0 only when ready
+  backup FILE    write a consistent copy of the database to FILE, even while the bot runs
+  restore FILE   replace the database with FILE (stop the bot first)
+  -version       print the version
+
+Configuration: environment variables, or a .env file in the working directory (see .env.example).
+`
