@@ -44,10 +44,11 @@ type world struct {
 	dbPath string
 	logs   *syncBuffer
 	cfg    bot.Config
+	http   bot.HTTPOptions
 
 	store  *storage.Store
 	bot    *bot.Bot
-	cb     *httptest.Server
+	cb     *httptest.Server // serves b.Handler: callbacks at /daraja/cb/{secret}, /healthz, /readyz, ...
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -57,12 +58,13 @@ type options struct {
 	cfg     func(*bot.Config)
 	simOpts []mpesatest.Option
 	wrap    func(bot.Daraja) bot.Daraja
+	http    bot.HTTPOptions // what the callback server offers besides callbacks
 	noStart bool
 }
 
 func newWorld(t *testing.T, o options) *world {
 	t.Helper()
-	w := &world{t: t, logs: &syncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db")}
+	w := &world{t: t, logs: &syncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db"), http: o.http}
 	w.tg = telegramtest.NewServer(t)
 	simOpts := append([]mpesatest.Option{mpesatest.WithResultDelay(20 * time.Millisecond), mpesatest.WithCallbackRetries(2, 10*time.Millisecond)}, o.simOpts...)
 	w.sim = mpesatest.NewServer(t, simOpts...)
@@ -135,7 +137,7 @@ func (w *world) start() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	h, err := b.Handler(bot.HTTPOptions{})
+	h, err := b.Handler(w.http)
 	if err != nil {
 		w.t.Fatal(err)
 	}
