@@ -1,0 +1,110 @@
+package mpesa_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
+)
+
+func TestTypedErrors_MatchTheirBase(t *testing.T) {
+	base := &mpesa.Error{Op: "stkpush", StatusCode: 500, Code: "500.001.1001", Message: "Wrong credentials", RequestID: "r-1", Err: context.DeadlineExceeded}
+	for _, err := range []error{
+		&mpesa.AuthenticationError{Base: base},
+		&mpesa.PaymentError{Base: base},
+		&mpesa.QueryError{Base: base},
+	} {
+		wrapped := fmt.Errorf("outer: %w", err)
+		var got *mpesa.Error
+		if !errors.As(wrapped, &got) || got != base {
+			t.Errorf("%T: errors.As did not find the base *Error", err)
+		}
+		if !errors.Is(wrapped, context.DeadlineExceeded) {
+			t.Errorf("%T: errors.Is did not reach the cause", err)
+		}
+		if err.Error() != base.Error() {
+			t.Errorf("%T: Error() = %q, want the base's %q", err, err.Error(), base.Error())
+		}
+	}
+	var auth *mpesa.AuthenticationError
+	if errors.As(&mpesa.PaymentError{Base: base}, &auth) {
+		t.Error("a PaymentError matched AuthenticationError")
+	}
+}
+
+func TestError_Error(t *testing.T) {
+	tests := []struct {
+		name string
+		err  *mpesa.Error
+		want string
+	}{
+		{"DarajaAnswer", &mpesa.Error{Op: "stkpush", StatusCode: 400, Code: "400.002.02", Message: "Bad Request - Invalid Amount", RequestID: "11728-2929992-1"},
+			"mpesa: stkpush: HTTP 400 from Daraja: 400.002.02 Bad Request - Invalid Amount (requestId 11728-2929992-1)"},
+		{"NoBody", &mpesa.Error{Op: "token", StatusCode: 400, Message: "empty body: check MPESA_CONSUMER_KEY/SECRET"},
+			"mpesa: token: HTTP 400 from Daraja, empty body: check MPESA_CONSUMER_KEY/SECRET"},
+		{"TransportError", &mpesa.Error{Op: "stkquery", Message: "no answer from Daraja", Err: errors.New("connection reset")},
+			"mpesa: stkquery: no answer from Daraja: connection reset"},
+		{"OnlyACause", &mpesa.Error{Err: errors.New("boom")}, "mpesa: boom"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.err.Error(); got != tc.want {
+				t.Fatalf("Error() = %q\nwant      %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestErrorPredicates(t *testing.T) {
+	e := func(status int, code, msg string) error {
+		return &mpesa.QueryError{Base: &mpesa.Error{StatusCode: status, Code: code, Message: msg}}
+	}
+	tests := []struct {
+		name                              string
+		err                               error
+		pending, locked, throttled, token bool
+	}{
+		{"BeingProcessed", e(500, "500.001.1001", "The transaction is being processed"), true, false, false, false},
+		{"UnableToLockSubscriber", e(500, "500.001.1001", "Unable to lock subscriber, a transaction is already in process for the current subscriber"), false, true, false, false},
+		{"WrongCredentials", e(500, "500.001.1001", "Wrong credentials"), false, false, false, false},
+		{"SpikeArrest", e(500, "500.003.02", "Error Occurred: Spike Arrest Violation"), false, false, true, false},
+		{"QuotaIsNotThrottling", e(500, "500.003.03", "Error Occurred: Quota Violation"), false, false, false, false},
+		{"HTTP429", e(429, "", "empty body"), false, false, true, false},
+		{"InvalidToken404", e(404, "404.001.03", "Invalid Access Token"), false, false, false, true},
+		{"InvalidToken401", e(401, "401.002.01", "Error Occurred - Invalid Access Token - x"), false, false, false, true},
+		{"ProcessedElsewhereIsNotPending", e(400, "400.002.02", "being processed"), false, false, false, false},
+		{"NotOurError", errors.New("500.001.1001 The transaction is being processed"), false, false, false, false},
+		{"Nil", nil, false, false, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mpesa.IsPending(tc.err); got != tc.pending {
+				t.Errorf("IsPending = %v", got)
+			}
+			if got := mpesa.IsSubscriberLocked(tc.err); got != tc.locked {
+				t.Errorf("IsSubscriberLocked = %v", got)
+			}
+			if got := mpesa.IsThrottled(tc.err); got != tc.throttled {
+				t.Errorf("IsThrottled = %v", got)
+			}
+			if got := mpesa.IsInvalidToken(tc.err); got != tc.token {
+				t.Errorf("IsInvalidToken = %v", got)
+			}
+		})
+	}
+}
+
+func TestPaymentError_OutcomeUnknown(t *testing.T) {
+	if !(&mpesa.PaymentError{Base: &mpesa.Error{}, MaybeSent: true}).OutcomeUnknown() {
+		t.Error("MaybeSent does not make the outcome unknown")
+	}
+	if (&mpesa.PaymentError{Base: &mpesa.Error{}}).OutcomeUnknown() {
+		t.Error("a zero PaymentError reports an unknown outcome")
+	}
+	var nilErr *mpesa.PaymentError
+	if nilErr.OutcomeUnknown() {
+		t.Error("a nil PaymentError reports an unknown outcome")
+	}
+}
