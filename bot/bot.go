@@ -57,7 +57,7 @@ type Config struct {
 	RequestTimeout  time.Duration // one Telegram call [15s]
 	PushTimeout     time.Duration // one STK Push, token included [45s]
 	QueryTimeout    time.Duration // one STK Query, retries included [60s]
-	MaxHandlers     int           // handlers running at once [32]
+	MaxHandlers     int           // handlers running at once [64]
 	MaxQueued       int           // updates accepted but unfinished [1024]
 	QueryWorkers    int           // STK Queries in flight at once [4]
 	NotifyWorkers   int           // outcome messages in flight at once [4]
@@ -119,7 +119,7 @@ func (c *Config) setDefaults() {
 	def(&c.QueryTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 20*time.Second)
 	if c.MaxHandlers <= 0 {
-		c.MaxHandlers = 32
+		c.MaxHandlers = 64
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = 1024

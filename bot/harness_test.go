@@ -3,11 +3,13 @@ package bot_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,14 +39,16 @@ const waitLimit = 20 * time.Second
 // world is one bot wired to a fake Telegram, the Daraja simulator, a real
 // bbolt file and a callback server on loopback, with its log captured.
 type world struct {
-	t      *testing.T
-	tg     *telegramtest.Server
-	sim    *mpesatest.Server
-	daraja bot.Daraja
-	dbPath string
-	logs   *syncBuffer
-	cfg    bot.Config
-	http   bot.HTTPOptions
+	t        testing.TB
+	tg       *telegramtest.Server
+	sim      *mpesatest.Server
+	daraja   bot.Daraja
+	dbPath   string
+	logs     *syncBuffer
+	logLevel slog.Level
+	onSend   atomic.Pointer[func(telegramtest.Sent)] // watches every accepted message
+	cfg      bot.Config
+	http     bot.HTTPOptions
 
 	store  *storage.Store
 	bot    *bot.Bot
@@ -55,17 +59,25 @@ type world struct {
 
 // options tune a world before it starts.
 type options struct {
-	cfg     func(*bot.Config)
-	simOpts []mpesatest.Option
-	wrap    func(bot.Daraja) bot.Daraja
-	http    bot.HTTPOptions // what the callback server offers besides callbacks
-	noStart bool
+	cfg      func(*bot.Config)
+	simOpts  []mpesatest.Option
+	wrap     func(bot.Daraja) bot.Daraja
+	http     bot.HTTPOptions // what the callback server offers besides callbacks
+	logLevel *slog.Level     // [DEBUG]
+	noStart  bool
 }
 
-func newWorld(t *testing.T, o options) *world {
+func newWorld(t testing.TB, o options) *world {
 	t.Helper()
-	w := &world{t: t, logs: &syncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db"), http: o.http}
-	w.tg = telegramtest.NewServer(t)
+	w := &world{t: t, logs: &syncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db"), http: o.http, logLevel: slog.LevelDebug}
+	if o.logLevel != nil {
+		w.logLevel = *o.logLevel
+	}
+	w.tg = telegramtest.NewServer(t, telegramtest.Options{OnSend: func(s telegramtest.Sent) {
+		if f := w.onSend.Load(); f != nil {
+			(*f)(s)
+		}
+	}})
 	simOpts := append([]mpesatest.Option{mpesatest.WithResultDelay(20 * time.Millisecond), mpesatest.WithCallbackRetries(2, 10*time.Millisecond)}, o.simOpts...)
 	w.sim = mpesatest.NewServer(t, simOpts...)
 	client, err := mpesa.New(mpesa.Config{
@@ -115,7 +127,7 @@ func newWorld(t *testing.T, o options) *world {
 }
 
 func (w *world) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: w.logLevel}))
 }
 
 // start opens the store and runs a bot on it; the callback server is
@@ -156,6 +168,44 @@ func (w *world) start() {
 		w.t.Fatal("bot did not start")
 	}
 	w.t.Cleanup(w.stop)
+}
+
+// startExpectingStop runs a bot that must stop by itself with want.
+func (w *world) startExpectingStop(want error) {
+	w.t.Helper()
+	st, err := storage.Open(w.dbPath, storage.Options{Timeout: time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := w.cfg
+	cfg.Logger = w.logger()
+	cfg.CallbackURL = "http://127.0.0.1:1/daraja/cb"
+	b, err := bot.New(cfg, st, w.daraja)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := b.Run(ctx); !errors.Is(err, want) {
+		w.t.Fatalf("Run = %v, want %v", err, want)
+	}
+}
+
+// eventually waits until cond holds, checking every few milliseconds, for
+// state that no message signals (a refused send, a stored flag).
+func (w *world) eventually(what string, cond func() bool) {
+	w.t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitLimit)
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			w.t.Fatalf("gave up waiting: %s\nmessages: %s\nlog:\n%s", what, w.transcript(), w.logs.String())
+		}
+	}
 }
 
 // stop stops the bot (as SIGTERM would) and closes the store; it is safe to

@@ -133,7 +133,7 @@ func TestNotConfirmedThenLateResult(t *testing.T) {
 	w.awaitReply(chat.ID, msg, "successful")
 }
 
-func checkoutID(t *testing.T, ack string) string {
+func checkoutID(t testing.TB, ack string) string {
 	t.Helper()
 	var id string
 	for _, f := range fieldsOf(ack) {
