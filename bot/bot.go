@@ -266,6 +266,14 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.confirm(drainCtx, offset)
 	stopWork()
 	wg.Wait()
+	// Handlers past the deadline now see their context cancelled; give them
+	// a moment to record that (a cancelled push is settled as unknown)
+	// before the caller closes the store.
+	lastCtx, cancelLast := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelLast()
+	if werr := disp.Wait(lastCtx); werr != nil {
+		b.log.Error("bot stopping: handlers did not finish; their payments are resumed at the next start")
+	}
 	b.log.Info("bot stopped")
 	return err
 }
@@ -316,10 +324,17 @@ func (b *Bot) resume() {
 	}
 	for _, p := range initiating {
 		// The process stopped between storing the payment and storing
-		// Daraja's answer: the push may have reached the phone. Say so; never
-		// push again. A callback can still settle it.
-		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup",
-			ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
+		// Daraja's answer. Never push again: a stale order must not surprise
+		// the customer. If the push was on its way, it may have reached the
+		// phone: say so (a callback can still settle it); if not, say it was
+		// not sent.
+		if pushSent(p) {
+			b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup",
+				ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
+			continue
+		}
+		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "startup", ResultCode: "restart",
+			ResultDesc: "the bot restarted before sending it; please send the /pay again", Detail: "not sent: restart before the push"})
 	}
 	watched, err := b.store.ListByState(storage.StatePending, storage.StateUnknown)
 	if err != nil {
@@ -352,6 +367,17 @@ func (b *Bot) resume() {
 		}
 	}
 	b.log.Info("resumed payments", slog.Int("watched", n), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", len(initiating)))
+}
+
+// pushSent reports whether the payment's push was on its way (its audit
+// trail has the event written just before the request).
+func pushSent(p storage.Payment) bool {
+	for _, ev := range p.History {
+		if ev.Type == eventPushSent {
+			return true
+		}
+	}
+	return false
 }
 
 // waitDaraja takes a token from the global Daraja rate limit.

@@ -362,15 +362,20 @@ func TestSlowPushDoesNotDelayOtherChats(t *testing.T) {
 	}
 }
 
-// gatedDaraja holds pushes to one phone until gate is closed.
+// gatedDaraja holds pushes to one phone until gate is closed; entered (if
+// set) is signalled when such a push starts waiting.
 type gatedDaraja struct {
 	bot.Daraja
-	phone string
-	gate  chan struct{}
+	phone   string
+	gate    chan struct{}
+	entered chan struct{}
 }
 
 func (g *gatedDaraja) Push(ctx context.Context, req mpesa.PushRequest) (*mpesa.PushResponse, error) {
 	if req.Phone == g.phone {
+		if g.entered != nil {
+			g.entered <- struct{}{}
+		}
 		select {
 		case <-g.gate:
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -98,27 +99,42 @@ func TestSettledButUnnotifiedIsToldAtStart(t *testing.T) {
 }
 
 // A payment whose push answer was never stored (the bot died mid-push) is
-// not pushed again at start: the chat is told the outcome is not confirmed.
-func TestInterruptedPushIsNotConfirmedNeverRepeated(t *testing.T) {
-	w := newWorld(t, options{noStart: true})
-	st, err := storage.Open(w.dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 7,
-		IdempotencyKey: "1111111:7", Phone: "254712345678", Amount: 50, Reference: "MIDPUSH",
-		Description: "Payment", CallbackSecret: "another-s3cret-value"}, storage.Limits{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	w.tg.AddChat(telegramtest.PrivateChat(customer))
-	w.start()
-	w.awaitReply(customer.ID, 7, "not confirmed")
-	w.stop()
-	if w.pushes() != 0 {
-		t.Errorf("pushes = %d, want 0", w.pushes())
+// never pushed again at start. If the push was on its way the chat is told
+// the outcome is not confirmed; if it never left, that it was not sent.
+func TestInterruptedPushIsNeverRepeated(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sent   bool
+		answer string
+	}{{"SentMaybeReachedPhone", true, "not confirmed"}, {"NeverSent", false, "not sent"}} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, options{noStart: true})
+			st, err := storage.Open(w.dbPath, storage.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 7,
+				IdempotencyKey: "1111111:7", Phone: "254712345678", Amount: 50, Reference: "MIDPUSH",
+				Description: "Payment", CallbackSecret: "another-s3cret-value"}, storage.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.sent {
+				if err := st.AppendEvent(p.ID, storage.Event{Source: "bot", Type: "push_sent"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			w.tg.AddChat(telegramtest.PrivateChat(customer))
+			w.start()
+			w.awaitReply(customer.ID, 7, c.answer)
+			w.stop()
+			if w.pushes() != 0 {
+				t.Errorf("pushes = %d, want 0", w.pushes())
+			}
+		})
 	}
 }
 
@@ -139,4 +155,56 @@ func TestPollTimeoutMakesPaymentUnknownAndFreesThePhone(t *testing.T) {
 	}
 	again := w.say(chat, customer, "/pay 0712345678 20")
 	w.awaitReply(chat.ID, again, "sent")
+}
+
+// Stopping (SIGTERM) during a long poll returns promptly: the poll is
+// cancelled, not waited out (LongPoll is 50 s here).
+func TestStopDuringLongPollIsPrompt(t *testing.T) {
+	w := newWorld(t, options{cfg: func(c *bot.Config) { c.LongPoll = 50 * time.Second }})
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := w.tg.WaitPolling(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.stop() // fails the test if Run does not return within waitLimit (20 s < 50 s)
+}
+
+// A /pay whose push is in flight when the bot is told to stop is finished:
+// its answer is stored and the chat acknowledged before Run returns.
+func TestStopLetsInFlightPayFinish(t *testing.T) {
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	w := newWorld(t, options{wrap: func(d bot.Daraja) bot.Daraja {
+		return &gatedDaraja{Daraja: d, phone: "254712345678", gate: gate, entered: entered}
+	}})
+	pc := telegramtest.PrivateChat(customer)
+	msg := w.say(pc, customer, "/pay 0712345678 100 LAST")
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("the push never started")
+	}
+	stopped := make(chan struct{})
+	go func() { w.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a push was in flight")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(gate)
+	<-stopped
+	if n := w.count(pc.ID, "payment request sent"); n != 1 {
+		t.Errorf("%d acknowledgements, want 1:%s", n, w.transcript())
+	}
+	st, err := storage.Open(w.dbPath, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := st.GetByIdempotencyKey("1111111:" + strconv.Itoa(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.State != storage.StatePending || p.CheckoutRequestID == "" {
+		t.Errorf("payment %s with checkout %q, want pending with the push answer stored", p.State, p.CheckoutRequestID)
+	}
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
+// eventPushSent is the audit event written just before the STK Push leaves.
+const eventPushSent = "push_sent"
+
 // payArgs is a /pay command read and validated.
 type payArgs struct {
 	phone     string // normalised
@@ -151,9 +154,18 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 			ResultDesc: "the bot was shutting down", Detail: "not sent: " + err.Error()})
 		return p, false
 	}
+	// Recorded before the request: after a crash it tells "maybe sent"
+	// (unknown) from "never sent" (rejected).
+	start := time.Now()
+	if err := b.store.AppendEvent(p.ID, storage.Event{At: start, Source: "bot", Type: eventPushSent,
+		Detail: "STK Push to " + mpesa.MaskPhone(p.Phone)}); err != nil {
+		b.log.Error("pay: recording the push failed; not sending it", slog.String("payment_id", p.ID), slog.Any("error", err))
+		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "storage",
+			ResultDesc: "the bot could not record it", Detail: "not sent: " + err.Error()})
+		return p, false
+	}
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.PushTimeout)
 	defer cancel()
-	start := time.Now()
 	resp, err := b.daraja.Push(pctx, mpesa.PushRequest{
 		Phone:            p.Phone,
 		Amount:           p.Amount,
