@@ -75,7 +75,7 @@
 //	ADMIN_IDS               [none] comma-separated Telegram user IDs (positive integers;
 //	                        spaces allowed, empty items refused). Admins are merchants too.
 //	MERCHANT_IDS            [none] likewise; may see every payment.
-//	MERCHANT_CHAT_ID        [off] a non-zero chat ID that gets one line per settled payment.
+//	MERCHANT_CHAT_ID        [off] a chat ID that gets one line per settled payment; 0 is off.
 //
 // Payment watching (Go durations such as 200ms, 15s, 5m):
 //

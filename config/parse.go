@@ -268,9 +268,6 @@ func (l *loader) chatID(name string) int64 {
 	case err != nil:
 		l.fail(name, "%s is not a Telegram chat ID (a whole number, negative for groups)", quote(v))
 		return 0
-	case id == 0:
-		l.fail(name, "0 is not a chat ID: leave it unset to turn the merchant feed off")
-		return 0
 	}
-	return id
+	return id // 0 is off, like unset
 }

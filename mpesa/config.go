@@ -174,7 +174,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Passkey == "" {
 		bad("Passkey is required (MPESA_PASSKEY)")
 	}
-	if c.Environment == Production && (c.ShortCode == SandboxShortCode || c.Passkey == SandboxPasskey) {
+	// Against the real production host the public sandbox merchant is
+	// certainly a mistake; through a proxy or a test double it may not be.
+	if c.Environment == Production && c.BaseURL == ProductionBaseURL && (c.ShortCode == SandboxShortCode || c.Passkey == SandboxPasskey) {
 		bad("the sandbox shortcode or passkey cannot take payments in %s", Production)
 	}
 
