@@ -16,15 +16,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/bot"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
 func main() {
+	// go-telegram-bot-api logs through a package-level logger, and what it
+	// logs holds request URLs, so the token: give it a redacting one, once,
+	// for the whole process.
+	_ = tgbotapi.SetLogger(bot.LibraryLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)), ""))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
