@@ -31,16 +31,32 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	backupTimeout     = 10 * time.Minute
+	shutdownGrace     = 10 * time.Second
 )
 
-// CallbackPath is the route prefix of callbacks: the path of CALLBACK_URL,
-// without a trailing slash ("" when the URL has no path).
+// newServer is the bot's HTTP server with the timeouts above.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// CallbackPath is the route prefix of callbacks: the path of CALLBACK_URL as
+// it travels (percent-escaped), without a trailing slash ("" when the URL
+// has no path). The escaped form is what ServeMux patterns match segment by
+// segment: an escaped "/" stays inside its segment, and braces become %7B and
+// %7D, never pattern wildcards.
 func CallbackPath(callbackURL string) (string, error) {
 	u, err := url.Parse(callbackURL)
 	if err != nil {
 		return "", fmt.Errorf("reading the callback URL: %w", err)
 	}
-	return strings.TrimRight(u.Path, "/"), nil
+	return strings.TrimRight(u.EscapedPath(), "/"), nil
 }
 
 // Handler is the bot's HTTP API: POST <callback path>/{secret}, /healthz,
@@ -135,14 +151,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // Serve runs h on ln until ctx ends, then shuts down gracefully (in-flight
 // requests get up to shutdownGrace).
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newServer(h, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -150,7 +159,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("http server shutdown: %w", err)
