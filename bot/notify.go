@@ -11,14 +11,78 @@ import (
 )
 
 // notifier tells chats how their payments ended, and posts the merchant feed.
-// It works from the store, not from what the caller saw: a queued payment is
-// read again, and only what is not yet marked Notified (FeedPosted) is sent,
-// so a payment queued twice is still told once. The flags are set only after
-// Telegram accepted the message; a message that could not go out is tried
-// again later, and at the next start (DESIGN §4.3).
+// The two go out in separate lanes, each with its own workers: the merchant
+// chat has its own outbound limits (a group gets 20 messages a minute), and a
+// feed line waiting for them must never hold back a payer's outcome.
 type notifier struct {
+	outcomes *lane
+	feed     *lane // nil without a merchant chat
+}
+
+// feedWorkers is 1: feed lines go out in the order payments settled, and the
+// merchant chat's rate limit is the bottleneck anyway.
+const feedWorkers = 1
+
+func newNotifier(b *Bot, workers int) *notifier {
+	n := &notifier{outcomes: newLane(b, workers, (*lane).tellDue)}
+	if b.cfg.MerchantChatID != 0 {
+		n.feed = newLane(b, feedWorkers, (*lane).postDue)
+	}
+	return n
+}
+
+func (n *notifier) lanes() []*lane {
+	if n.feed == nil {
+		return []*lane{n.outcomes}
+	}
+	return []*lane{n.outcomes, n.feed}
+}
+
+// enqueue asks for id's outcome and feed line to be sent, where they are due.
+func (n *notifier) enqueue(id string) {
+	for _, l := range n.lanes() {
+		l.enqueue(id)
+	}
+}
+
+// run sends until ctx ends.
+func (n *notifier) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, l := range n.lanes() {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.run(ctx) }()
+	}
+	wg.Wait()
+}
+
+// drain waits until nothing is queued or being sent in either lane, or ctx
+// ends; afterwards nothing more is queued.
+func (n *notifier) drain(ctx context.Context) {
+	for _, l := range n.lanes() {
+		l.drain(ctx)
+	}
+}
+
+// idle reports whether nothing is queued or being sent.
+func (n *notifier) idle() bool {
+	for _, l := range n.lanes() {
+		if !l.idle() {
+			return false
+		}
+	}
+	return true
+}
+
+// lane sends one kind of message (outcomes or feed lines) for payments it is
+// given. It works from the store, not from what the caller saw: a queued
+// payment is read again, and only what is not yet marked Notified
+// (FeedPosted) is sent, so a payment queued twice is still told once. The
+// flags are set only after Telegram accepted the message; a message that could
+// not go out is tried again later, and at the next start (DESIGN §4.3).
+type lane struct {
 	b       *Bot
 	workers int
+	send    func(*lane, context.Context, storage.Payment) time.Duration // sends what is due; returns the retry delay or 0
 	queue   chan string
 
 	mu      sync.Mutex
@@ -27,7 +91,7 @@ type notifier struct {
 	stopped bool
 }
 
-// entryState is where a payment is in the notifier. A payment enqueued while
+// entryState is where a payment is in a lane. A payment enqueued while
 // it is being sent is sent again afterwards: its state may have changed
 // meanwhile (pending → unknown → succeeded), and only a fresh read tells.
 type entryState uint8
@@ -44,13 +108,13 @@ const (
 	notifyRetryMax   = 10 * time.Minute
 )
 
-func newNotifier(b *Bot, workers int) *notifier {
-	return &notifier{b: b, workers: workers, queue: make(chan string, notifyQueue), state: make(map[string]entryState),
+func newLane(b *Bot, workers int, send func(*lane, context.Context, storage.Payment) time.Duration) *lane {
+	return &lane{b: b, workers: workers, send: send, queue: make(chan string, notifyQueue), state: make(map[string]entryState),
 		emptied: make(chan struct{})}
 }
 
-// enqueue asks for id's outcome (and feed line) to be sent if it is due.
-func (n *notifier) enqueue(id string) {
+// enqueue asks for id's message to be sent if it is due.
+func (n *lane) enqueue(id string) {
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
@@ -70,7 +134,7 @@ func (n *notifier) enqueue(id string) {
 	n.push(id)
 }
 
-func (n *notifier) push(id string) {
+func (n *lane) push(id string) {
 	select {
 	case n.queue <- id:
 	default:
@@ -84,7 +148,7 @@ func (n *notifier) push(id string) {
 	}
 }
 
-func (n *notifier) run(ctx context.Context) {
+func (n *lane) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range n.workers {
 		wg.Add(1)
@@ -107,7 +171,7 @@ func (n *notifier) run(ctx context.Context) {
 }
 
 // done ends a send of id; if it was enqueued meanwhile, it is queued again.
-func (n *notifier) done(id string) {
+func (n *lane) done(id string) {
 	n.mu.Lock()
 	if n.state[id] == entrySendingAgain {
 		n.state[id] = entryQueued
@@ -119,7 +183,7 @@ func (n *notifier) done(id string) {
 	n.mu.Unlock()
 }
 
-func (n *notifier) removeLocked(id string) {
+func (n *lane) removeLocked(id string) {
 	delete(n.state, id)
 	if len(n.state) == 0 {
 		close(n.emptied)
@@ -129,7 +193,7 @@ func (n *notifier) removeLocked(id string) {
 
 // drain waits until the queue is empty and nothing is being sent, or ctx ends.
 // Retries scheduled for later are not waited for: the store remembers them.
-func (n *notifier) drain(ctx context.Context) {
+func (n *lane) drain(ctx context.Context) {
 	for {
 		n.mu.Lock()
 		if len(n.state) == 0 {
@@ -148,7 +212,7 @@ func (n *notifier) drain(ctx context.Context) {
 }
 
 // idle reports whether nothing is queued or being sent.
-func (n *notifier) idle() bool {
+func (n *lane) idle() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.state) == 0
@@ -156,7 +220,7 @@ func (n *notifier) idle() bool {
 
 // process sends what is due for one payment; on a temporary failure it tries
 // again later with a growing delay.
-func (n *notifier) process(ctx context.Context, id string) {
+func (n *lane) process(ctx context.Context, id string) {
 	retry := n.notify(ctx, id)
 	n.done(id)
 	if retry > 0 && ctx.Err() == nil {
@@ -168,36 +232,50 @@ func (n *notifier) process(ctx context.Context, id string) {
 	}
 }
 
-// notify returns how long to wait before trying again, or 0 when done.
-func (n *notifier) notify(ctx context.Context, id string) time.Duration {
+// notify reads the payment again and sends what this lane owes it; it
+// returns how long to wait before trying again, or 0 when done.
+func (n *lane) notify(ctx context.Context, id string) time.Duration {
 	b := n.b
 	p, err := b.store.Get(id)
 	if err != nil {
 		b.log.Error("notify: reading the payment failed", slog.String("payment_id", id), slog.Any("error", err))
 		return 0
 	}
-	if ack := b.ackPending(id); ack != nil {
+	return n.send(n, ctx, p)
+}
+
+// tellDue sends the outcome to the payer once the /pay's acknowledgement is
+// out, so an outcome never overtakes it.
+func (n *lane) tellDue(ctx context.Context, p storage.Payment) time.Duration {
+	if ack := n.b.ackPending(p.ID); ack != nil {
 		select {
 		case <-ack:
 		case <-ctx.Done():
 			return 0
 		}
-		if p, err = b.store.Get(id); err != nil {
+		fresh, err := n.b.store.Get(p.ID)
+		if err != nil {
+			n.b.log.Error("notify: reading the payment failed", slog.String("payment_id", p.ID), slog.Any("error", err))
 			return 0
 		}
+		p = fresh
 	}
-	var retry time.Duration
-	if !p.Notified && (p.State.Final() || p.State == storage.StateUnknown) {
-		retry = n.tell(ctx, p)
+	if p.Notified || !(p.State.Final() || p.State == storage.StateUnknown) {
+		return 0
 	}
-	if b.cfg.MerchantChatID != 0 && !p.FeedPosted && p.State.Final() {
-		retry = max(retry, n.post(ctx, p))
+	return n.tell(ctx, p)
+}
+
+// postDue posts a settled payment's feed line.
+func (n *lane) postDue(ctx context.Context, p storage.Payment) time.Duration {
+	if p.FeedPosted || !p.State.Final() {
+		return 0
 	}
-	return retry
+	return n.post(ctx, p)
 }
 
 // tell sends the outcome to the payer's chat, as a reply to the /pay.
-func (n *notifier) tell(ctx context.Context, p storage.Payment) time.Duration {
+func (n *lane) tell(ctx context.Context, p storage.Payment) time.Duration {
 	b := n.b
 	_, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, outcomeText(p)))
 	if err != nil {
@@ -219,7 +297,7 @@ func (n *notifier) tell(ctx context.Context, p storage.Payment) time.Duration {
 }
 
 // post sends the merchant feed's line for a settled payment.
-func (n *notifier) post(ctx context.Context, p storage.Payment) time.Duration {
+func (n *lane) post(ctx context.Context, p storage.Payment) time.Duration {
 	b := n.b
 	_, err := b.sender.send(ctx, replyTo(b.cfg.MerchantChatID, 0, feedText(p)))
 	if err != nil {
@@ -238,7 +316,7 @@ func (n *notifier) post(ctx context.Context, p storage.Payment) time.Duration {
 }
 
 // backoff grows the retry delay with the time the result has been waiting.
-func (n *notifier) backoff(p storage.Payment) time.Duration {
+func (n *lane) backoff(p storage.Payment) time.Duration {
 	since := time.Since(p.SettledAt)
 	if p.SettledAt.IsZero() {
 		since = time.Since(p.UpdatedAt)
