@@ -391,6 +391,8 @@ func TestSendRetriesAfter429(t *testing.T) {
 	pc := telegramtest.PrivateChat(customer)
 	m := w.say(pc, customer, "/help")
 	out := w.awaitReply(pc.ID, m, "/pay")
+	// The fake records a call just after the message is visible.
+	w.eventually("both sendMessage calls recorded", func() bool { return len(w.tg.Calls("sendMessage")) >= 2 })
 	calls := w.tg.Calls("sendMessage")
 	if len(calls) < 2 || calls[0].Status != 429 {
 		t.Fatalf("sendMessage calls = %+v, want a 429 then a success", calls)
