@@ -49,13 +49,13 @@ type app struct {
 }
 
 // assemble builds everything in dependency order; on error, what was built
-// is closed again.
-func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins []int64) (a *app, err error) {
-	a = &app{cfg: cfg, log: log}
+// is closed again. The app is a local, not the named result: `return nil,
+// err` would nil the result before the deferred close could reach it.
+func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins []int64) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			a.close()
-			a = nil
 		}
 	}()
 

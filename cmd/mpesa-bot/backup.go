@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -115,7 +116,11 @@ func copyDatabase(ctx context.Context, cfg *config.Config, w io.Writer) (string,
 		return "", fmt.Errorf("asking the running bot for a backup: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return "", fmt.Errorf("the running bot answered %s to /backup: it has no backup route; restart it with BACKUP_TOKEN set", resp.Status)
+	default:
 		return "", fmt.Errorf("the running bot answered %s to /backup (is BACKUP_TOKEN the bot's?)", resp.Status)
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
@@ -124,8 +129,17 @@ func copyDatabase(ctx context.Context, cfg *config.Config, w io.Writer) (string,
 	return "taken by the running bot", nil
 }
 
-// verifyDatabase opens a copy and counts its payments.
+// verifyDatabase opens a copy and counts its payments. An empty file is
+// refused first: bbolt would happily make a new, empty database of it, and a
+// backup cut off before its first byte would pass for one with no payments.
 func verifyDatabase(path string) (int, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	if info.Size() == 0 {
+		return 0, errors.New("the file is empty")
+	}
 	st, err := storage.Open(path, storage.Options{Timeout: time.Second})
 	if err != nil {
 		return 0, err
@@ -169,23 +183,55 @@ func runRestore(_ context.Context, e env, args []string) int {
 		return fail(e, "restore", fmt.Errorf("%s is not a usable backup: %w", src, err))
 	}
 	if _, err := os.Stat(cfg.DBPath); err == nil {
-		// Taking the lock proves no bot is running on it.
+		// Taking the lock proves no bot is running on it; holding it through
+		// the swap keeps one from starting on the old file meanwhile.
 		st, err := storage.Open(cfg.DBPath, storage.Options{Timeout: 200 * time.Millisecond})
 		if err != nil {
 			return fail(e, "restore", fmt.Errorf("stop the bot first: %w", err))
 		}
-		_ = st.Close()
-		old := cfg.DBPath + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(cfg.DBPath, old); err != nil {
+		old, err := keepAside(cfg.DBPath)
+		if err == nil {
+			err = os.Rename(tmp, cfg.DBPath)
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return fail(e, "restore", err)
 		}
 		fmt.Fprintf(e.stdout, "the previous database was kept as %s\n", old)
-	}
-	if err := os.Rename(tmp, cfg.DBPath); err != nil {
+	} else if err := os.Rename(tmp, cfg.DBPath); err != nil {
 		return fail(e, "restore", err)
 	}
 	fmt.Fprintf(e.stdout, "restored %s to %s (%d payments)\n", src, cfg.DBPath, n)
 	return 0
+}
+
+// keepAside gives the database at path a second name,
+// path.before-restore-<time>[-N], never one already taken: two restores in
+// the same second must not overwrite the database the first one kept. A hard
+// link leaves path in place, so the restored file then replaces it in one
+// rename; where links are not supported the old file is moved instead.
+func keepAside(path string) (string, error) {
+	base := path + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
+	for i := 1; i < 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, name)
+		switch {
+		case err == nil:
+			return name, nil
+		case errors.Is(err, fs.ErrExist):
+			continue
+		}
+		if _, serr := os.Lstat(name); serr == nil {
+			continue
+		}
+		return name, os.Rename(path, name)
+	}
+	return "", fmt.Errorf("keeping the old database: too many %s* files", base)
 }
 
 func copyFile(src, dst string) (err error) {

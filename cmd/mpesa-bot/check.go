@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/config"
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
 )
 
 // runCheck is `mpesa-bot check`, the original module's "run it directly":
@@ -34,8 +36,12 @@ func runCheck(ctx context.Context, e env) int {
 	fmt.Fprintf(out, "  STK push URL:      %s\n", info.STKPushURL)
 	fmt.Fprintf(out, "  STK query URL:     %s\n", info.QueryURL)
 	callback := "off"
-	if cfg.CallbackURL != "" {
+	switch {
+	case cfg.CallbackURL != "":
 		callback = cfg.CallbackURL + "/<secret per payment>"
+	case cfg.Environment == config.Simulator:
+		// As `run` wires it: the simulator hands callbacks to the bot in-process.
+		callback = "in-process (simulator)"
 	}
 	fmt.Fprintf(out, "  callback URL:      %s\n", callback)
 
@@ -47,11 +53,22 @@ func runCheck(ctx context.Context, e env) int {
 	defer cancel()
 	token, err := client.Token(tctx)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "mpesa-bot check: access token: %v\n", err)
+		fmt.Fprintf(e.stderr, "mpesa-bot check: %s: %v\n", tokenFailure(err), err)
 		return 1
 	}
 	fmt.Fprintf(out, "Access token:        %s (obtained)\n", maskToken(token))
 	return 0
+}
+
+// tokenFailure names what went wrong in words an operator acts on: Daraja
+// answering the token request with a 4xx means it refused the consumer key
+// and secret; anything else (no answer, a 5xx) is not about credentials.
+func tokenFailure(err error) string {
+	var de *mpesa.Error
+	if errors.As(err, &de) && de.StatusCode >= 400 && de.StatusCode < 500 {
+		return "authentication failed"
+	}
+	return "access token"
 }
 
 // maskPassword shows only the first four characters of the base64 password:

@@ -42,6 +42,17 @@ func runDemo(ctx context.Context, e env) int {
 	cfg.Environment = config.Simulator
 	cfg.MpesaBaseURL = ""
 	cfg.HTTPAddr = "" // the demo opens no port
+	// Telegram's outbound limits protect a real chat; the fake has none, and
+	// at one message a second per chat they made a three-payment demo wait
+	// four seconds for nothing. Set in the environment, they still apply.
+	if e.getenv("SEND_RATE_PER_CHAT") == "" {
+		cfg.SendRatePerChat = 0
+	}
+	if e.getenv("SEND_RATE_GLOBAL") == "" {
+		cfg.SendRateGlobal = 0
+	}
+	// Only the environment's DB_PATH counts: a .env copied from .env.example
+	// names the real bot's database, which a demo must not write to.
 	if e.getenv("DB_PATH") == "" {
 		dir, err := os.MkdirTemp("", "mpesa-bot-demo-")
 		if err != nil {

@@ -56,6 +56,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "-version", "--version", "version", "-h", "-help", "--help", "help", "run", "check", "demo", "healthcheck":
+		// A word after these is a mistake (`mpesa-bot run -version`,
+		// `mpesa-bot demo input.txt`): doing something else than asked, such
+		// as starting the bot, would be worse than saying so.
+		if len(args) > 0 {
+			fmt.Fprintf(stderr, "mpesa-bot: %s takes no arguments, got %q\n%s", cmd, args, usage)
+			return 2
+		}
+	}
+	switch cmd {
 	case "-version", "--version", "version":
 		fmt.Fprintln(stdout, "mpesa-bot", version)
 		return 0
