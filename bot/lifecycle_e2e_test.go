@@ -208,3 +208,38 @@ func TestStopLetsInFlightPayFinish(t *testing.T) {
 		t.Errorf("payment %s with checkout %q, want pending with the push answer stored", p.State, p.CheckoutRequestID)
 	}
 }
+
+// A payment Daraja no longer knows (400.002.02 Invalid CheckoutRequestID,
+// long after the push: say, an in-process simulator restarted) is reported
+// "not confirmed" once and not queried again for 24 hours.
+func TestPaymentUnknownToDarajaIsNotQueriedAgain(t *testing.T) {
+	w := newWorld(t, options{noStart: true})
+	tenMinutesAgo := func() time.Time { return time.Now().Add(-10 * time.Minute) }
+	st, err := storage.Open(w.dbPath, storage.Options{Now: tenMinutesAgo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 9,
+		IdempotencyKey: "1111111:9", Phone: "254712345678", Amount: 75, Reference: "FORGOT",
+		Description: "Payment", CallbackSecret: "forgotten-s3cret-value"}, storage.Limits{})
+	if err == nil {
+		_, err = st.RecordPush(p.ID, "ws_CO_forgotten", "m-9", tenMinutesAgo().Add(time.Minute))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.tg.AddChat(telegramtest.PrivateChat(customer))
+	w.start()
+	w.awaitReply(customer.ID, 9, "not confirmed")
+	w.eventually("the refusal recorded", func() bool {
+		got, err := w.store.Get(p.ID)
+		return err == nil && got.NextQueryAt.IsZero() && got.Queries == 1
+	})
+	w.stop()
+	if q := len(w.sim.Requests(mpesatest.EndpointQuery)); q != 1 {
+		t.Errorf("queries = %d, want 1", q)
+	}
+}

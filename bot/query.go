@@ -2,9 +2,11 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
@@ -80,6 +82,21 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 	queries := p.Queries + 1
 	event := &storage.Event{At: time.Now(), Source: "query"}
 	switch {
+	case err != nil && unknownToDaraja(err) && time.Since(p.PushedAt) > forgetAfter:
+		// Daraja no longer knows the request (or never did: an in-process
+		// simulator restarted). Asking again will not change that; a
+		// callback can still settle it.
+		b.log.Warn("watch: Daraja does not know the CheckoutRequestID; no more queries",
+			slog.String("payment_id", id), slog.Any("error", err))
+		if p.State == storage.StatePending {
+			b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher",
+				ResultDesc: "M-Pesa does not know this request", Detail: "query refused: " + err.Error()})
+		}
+		if serr := b.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
+			Type: "query_refused", Detail: err.Error()}); serr != nil {
+			b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", serr))
+		}
+		return
 	case err != nil:
 		event.Type, event.Detail = "query_failed", err.Error()
 		b.log.Warn("watch: STK Query failed", slog.String("payment_id", id), slog.Any("error", err))
@@ -108,6 +125,18 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 	_ = b.store.AppendEvent(id, storage.Event{At: now, Source: "watcher", Type: "watch_ended",
 		Detail: "no final result within 24 hours of the push; no more queries"})
 	b.log.Warn("watch: giving up on a payment", slog.String("payment_id", id))
+}
+
+// forgetAfter is how long after the push an "Invalid CheckoutRequestID"
+// answer is believed: right after the push, Daraja may not have the request
+// everywhere yet.
+const forgetAfter = 2 * time.Minute
+
+// unknownToDaraja reports whether Daraja answered that it does not know the
+// CheckoutRequestID (400.002.02 "Invalid CheckoutRequestID").
+func unknownToDaraja(err error) bool {
+	var base *mpesa.Error
+	return errors.As(err, &base) && base.Code == "400.002.02" && strings.Contains(strings.ToLower(base.Message), "checkoutrequestid")
 }
 
 // settleFromQuery settles a payment on a final STK Query answer. A query
