@@ -452,3 +452,39 @@ func TestUnauthorizedTokenStops(t *testing.T) {
 	w.tg.FailNext("getUpdates", telegramtest.Fault{Status: 401})
 	w.startExpectingStop(bot.ErrUnauthorized)
 }
+
+// A long flood wait (429 retry_after beyond a few seconds) for one chat's
+// outcome does not hold a notifier worker: another chat's outcome goes out
+// meanwhile, and the first is sent after its wait.
+func TestLongFloodWaitDoesNotHoldOtherOutcomes(t *testing.T) {
+	w := newWorld(t, options{cfg: func(c *bot.Config) { c.NotifyWorkers = 1 }})
+	for _, phone := range []string{"254712345678", "254712345670"} {
+		w.sim.SetPhoneOutcome(phone, mpesatest.Outcome{ResultCode: "0", Manual: true})
+	}
+	a, b := telegramtest.PrivateChat(customer), telegramtest.PrivateChat(stranger)
+	ma := w.say(a, customer, "/pay 0712345678 100 A")
+	acka := w.awaitReply(a.ID, ma, "sent")
+	mb := w.say(b, stranger, "/pay 0712345670 100 B")
+	ackb := w.awaitReply(b.ID, mb, "sent")
+
+	w.tg.FailNext("sendMessage", telegramtest.Fault{Status: 429, RetryAfter: 6})
+	if err := w.sim.Complete(checkoutID(t, acka.Plain)); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("the outcome for A was refused with a flood wait", func() bool {
+		for _, c := range w.tg.Calls("sendMessage") {
+			if c.Status == 429 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := w.sim.Complete(checkoutID(t, ackb.Plain)); err != nil {
+		t.Fatal(err)
+	}
+	outB := w.awaitOutcome(b.ID, mb, ackb, "successful")
+	outA := w.awaitOutcome(a.ID, ma, acka, "successful")
+	if !outB.At.Before(outA.At) {
+		t.Errorf("B's outcome (%s) waited for A's flood wait (%s)", outB.At, outA.At)
+	}
+}

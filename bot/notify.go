@@ -106,6 +106,7 @@ const (
 	notifyQueue      = 4096
 	notifyRetryFirst = 5 * time.Second
 	notifyRetryMax   = 10 * time.Minute
+	notifyPatience   = 5 * time.Second // longest flood wait a worker sits out
 )
 
 func newLane(b *Bot, workers int, send func(*lane, context.Context, storage.Payment) time.Duration) *lane {
@@ -277,9 +278,15 @@ func (n *lane) postDue(ctx context.Context, p storage.Payment) time.Duration {
 // tell sends the outcome to the payer's chat, as a reply to the /pay.
 func (n *lane) tell(ctx context.Context, p storage.Payment) time.Duration {
 	b := n.b
-	_, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, outcomeText(p)))
+	_, err := b.sender.deliver(ctx, replyTo(p.ChatID, p.MessageID, outcomeText(p)), notifyPatience)
 	if err != nil {
 		b.metrics.notification("failed")
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+			// A long flood wait for this chat: let the worker go to others.
+			b.log.Warn("notify: rate limited; will retry", slog.String("payment_id", p.ID), slog.Duration("retry_after", apiErr.RetryAfter))
+			return apiErr.RetryAfter
+		}
 		if errors.Is(err, ErrChatBlocked) || telegramCodeOf(err) == 400 {
 			// Permanent for this run; recorded once, not at every retry.
 			_ = b.store.AppendEvent(p.ID, storage.Event{At: time.Now(), Source: "telegram", Type: "notify_failed", Detail: err.Error()})

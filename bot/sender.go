@@ -118,6 +118,13 @@ func (s *sender) wait(ctx context.Context, chatID int64) error {
 // retried. The error is ErrChatBlocked for a 403, the *APIError for other
 // refusals, or the last failure after maxSendAttempts.
 func (s *sender) send(ctx context.Context, msg tgbotapi.MessageConfig) (tgbotapi.Message, error) {
+	return s.deliver(ctx, msg, maxRetryAfter)
+}
+
+// deliver is send, but a flood wait (429 retry_after) longer than patience is
+// handed back as the *APIError instead of waited out: a notifier worker must
+// not sit for minutes on one chat while others' outcomes wait.
+func (s *sender) deliver(ctx context.Context, msg tgbotapi.MessageConfig, patience time.Duration) (tgbotapi.Message, error) {
 	if s.isBlocked(msg.ChatID) {
 		return tgbotapi.Message{}, ErrChatBlocked
 	}
@@ -143,7 +150,7 @@ func (s *sender) send(ctx context.Context, msg tgbotapi.MessageConfig) (tgbotapi
 			s.log.Warn("telegram: the chat blocked the bot; not sending to it", slog.Int64("chat_id", msg.ChatID))
 			return tgbotapi.Message{}, fmt.Errorf("%w: %w", ErrChatBlocked, err)
 		case isAPI && apiErr.RetryAfter > 0:
-			if apiErr.RetryAfter > maxRetryAfter {
+			if apiErr.RetryAfter > patience {
 				return tgbotapi.Message{}, err
 			}
 			s.log.Warn("telegram: rate limited; waiting", slog.Int64("chat_id", msg.ChatID), slog.Duration("retry_after", apiErr.RetryAfter))
