@@ -35,6 +35,12 @@ func main() {
 	// for the whole process.
 	_ = tgbotapi.SetLogger(bot.LibraryLogger(slog.New(slog.NewTextHandler(os.Stderr, nil)), ""))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful stop; once it has, the default
+	// handling is back, so a second Ctrl-C ends the process at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
