@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -486,5 +487,55 @@ func TestLongFloodWaitDoesNotHoldOtherOutcomes(t *testing.T) {
 	outA := w.awaitOutcome(a.ID, ma, acka, "successful")
 	if !outB.At.Before(outA.At) {
 		t.Errorf("B's outcome (%s) waited for A's flood wait (%s)", outB.At, outA.At)
+	}
+}
+
+// A forwarded /pay (old-style forward_date, or Bot API 7's forward_origin)
+// is someone's earlier order seen again: it never starts a payment. In a
+// private chat the user learns why.
+func TestForwardedPayStartsNothing(t *testing.T) {
+	forward := func(chat *tgbotapi.Chat, style string) string {
+		mark := fmt.Sprintf(`"forward_origin":{"type":"user","date":%d,"sender_user":{"id":%d,"is_bot":false,"first_name":"Customer"}}`,
+			time.Now().Add(-time.Hour).Unix(), customer.ID)
+		if style == "forward_date" {
+			mark = fmt.Sprintf(`"forward_from":{"id":%d,"is_bot":false,"first_name":"Customer"},"forward_date":%d`, customer.ID, time.Now().Add(-time.Hour).Unix())
+		}
+		chatJSON, _ := json.Marshal(chat)
+		return fmt.Sprintf(`{"message":{"message_id":%d,"from":{"id":%d,"is_bot":false,"first_name":"Merchant"},"chat":%s,"date":%d,%s,
+			"text":"/pay 0712345678 100 INV001","entities":[{"offset":0,"length":4,"type":"bot_command"}]}}`,
+			9000+len(style), merchant.ID, chatJSON, time.Now().Unix(), mark)
+	}
+	for _, style := range []string{"forward_origin", "forward_date"} {
+		t.Run(style, func(t *testing.T) {
+			w := newWorld(t, options{})
+			w.tg.AddChat(shopGroup)
+			w.tg.AddRaw(json.RawMessage(forward(shopGroup, style)))
+			pc := telegramtest.PrivateChat(merchant)
+			w.tg.AddChat(pc)
+			w.tg.AddRaw(json.RawMessage(forward(pc, style)))
+			w.await(pc.ID, "forwarded commands are not acted on")
+			probe := w.say(shopGroup, customer, "/help")
+			w.awaitReply(shopGroup.ID, probe, "/pay")
+			w.stop()
+			if w.pushes() != 0 {
+				t.Errorf("a forwarded /pay sent %d pushes", w.pushes())
+			}
+			if n := len(w.tg.SentTo(shopGroup.ID)); n != 1 {
+				t.Errorf("%d messages in the group, want only the /help answer:%s", n, w.transcript())
+			}
+		})
+	}
+}
+
+// An update the library cannot decode is skipped; the updates after it are
+// handled.
+func TestUndecodableUpdateIsSkipped(t *testing.T) {
+	w := newWorld(t, options{})
+	w.tg.AddRaw(json.RawMessage(`{"message":{"message_id":1,"chat":{"id":42,"type":"private"},"date":1,"text":"hi","entities":{"bad":"shape"}}}`))
+	pc := telegramtest.PrivateChat(customer)
+	m := w.say(pc, customer, "/help")
+	w.awaitReply(pc.ID, m, "/pay")
+	if !strings.Contains(w.logs.String(), "skipping an update that cannot be decoded") {
+		t.Error("the skipped update was not logged")
 	}
 }

@@ -67,6 +67,14 @@ func (b *Bot) handleMessage(ctx context.Context, m *tgbotapi.Message) {
 	if cmd.at != "" && !strings.EqualFold(cmd.at, b.tg.self().UserName) {
 		return // addressed to another bot in the group
 	}
+	if m.ForwardDate != 0 || m.IsAutomaticForward {
+		// A forwarded /pay is someone else's order seen again: acting on it
+		// would put a second PIN prompt on the customer's phone.
+		if private {
+			b.reply(ctx, m, forwardedHint)
+		}
+		return
+	}
 	b.metrics.commandReceived(cmd.name)
 	switch cmd.name {
 	case "start", "help":

@@ -230,6 +230,7 @@ const (
 	nonTextHint        = "I only understand text commands. Try <code>/pay 0712345678 100 INV001</code> or /help."
 	unknownCommandText = "I don't know that command. /help lists what I can do."
 	editedHint         = "Editing a message doesn't change or start a payment. Send a new /pay instead."
+	forwardedHint      = "Forwarded commands are not acted on: a forwarded /pay would ask the customer to pay again. Type the command yourself."
 	internalErrorText  = "Something went wrong on my side and the request was not completed. Please try again in a minute; /status shows what I have."
 )
 

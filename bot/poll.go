@@ -44,7 +44,7 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 	offset := 0
 	bo := newBackoff(time.Second, time.Minute)
 	for ctx.Err() == nil {
-		updates, err := b.tg.getUpdates(ctx, offset, b.cfg.LongPoll)
+		updates, skipped, err := b.tg.getUpdates(ctx, offset, b.cfg.LongPoll)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -58,6 +58,9 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 		}
 		bo.reset()
 		b.health.telegramOK(time.Now())
+		for _, id := range skipped {
+			b.log.Warn("telegram: skipping an update that cannot be decoded", slog.Int("update_id", id))
+		}
 		for _, u := range updates {
 			if u.UpdateID < offset {
 				continue // already handed off: Telegram sent it again before our confirmation

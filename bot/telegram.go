@@ -86,12 +86,67 @@ func (t *telegram) getMe(ctx context.Context) (tgbotapi.User, error) {
 func (t *telegram) self() tgbotapi.User { return t.api.Self }
 
 // getUpdates long-polls for at most poll. Its HTTP timeout leaves room for the
-// server to hold the request the whole poll.
-func (t *telegram) getUpdates(ctx context.Context, offset int, poll time.Duration) ([]tgbotapi.Update, error) {
+// server to hold the request the whole poll. Each update is decoded on its
+// own: one the library's types cannot read comes back empty, with its ID
+// also in skipped, instead of failing the batch (and the loop) forever.
+func (t *telegram) getUpdates(ctx context.Context, offset int, poll time.Duration) ([]tgbotapi.Update, []int, error) {
 	cfg := tgbotapi.UpdateConfig{Offset: offset, Limit: 100, Timeout: int(poll / time.Second)}
-	var updates []tgbotapi.Update
-	err := t.call(ctx, poll+t.timeout, "getUpdates", requestOf(cfg), &updates)
-	return updates, err
+	var raws []json.RawMessage
+	if err := t.call(ctx, poll+t.timeout, "getUpdates", requestOf(cfg), &raws); err != nil {
+		return nil, nil, err
+	}
+	updates := make([]tgbotapi.Update, 0, len(raws))
+	var skipped []int
+	for _, raw := range raws {
+		u, err := decodeUpdate(raw)
+		if err != nil {
+			// Kept in order as an empty update (no handler acts on it), so
+			// the offset moves past it.
+			var id struct {
+				UpdateID int `json:"update_id"`
+			}
+			if json.Unmarshal(raw, &id) != nil {
+				continue
+			}
+			u = tgbotapi.Update{UpdateID: id.UpdateID}
+			skipped = append(skipped, id.UpdateID)
+		}
+		updates = append(updates, u)
+	}
+	return updates, skipped, nil
+}
+
+// decodeUpdate reads one update. Since Bot API 7.0 Telegram marks forwards
+// with forward_origin, which go-telegram-bot-api v5.5.1 does not know: it is
+// carried over into ForwardDate so the handlers can tell a forward (which
+// must never start a payment) from a message the user typed.
+func decodeUpdate(raw json.RawMessage) (tgbotapi.Update, error) {
+	var u tgbotapi.Update
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return tgbotapi.Update{}, fmt.Errorf("decoding an update: %w", err)
+	}
+	var marks struct {
+		Message       *forwardMark `json:"message"`
+		EditedMessage *forwardMark `json:"edited_message"`
+	}
+	if json.Unmarshal(raw, &marks) == nil {
+		marks.Message.copyTo(u.Message)
+		marks.EditedMessage.copyTo(u.EditedMessage)
+	}
+	return u, nil
+}
+
+// forwardMark is the part of a message that says it was forwarded.
+type forwardMark struct {
+	ForwardOrigin *struct {
+		Date int `json:"date"`
+	} `json:"forward_origin"`
+}
+
+func (f *forwardMark) copyTo(m *tgbotapi.Message) {
+	if f != nil && f.ForwardOrigin != nil && m != nil && m.ForwardDate == 0 {
+		m.ForwardDate = max(f.ForwardOrigin.Date, 1)
+	}
 }
 
 // send sends one message and returns Telegram's copy of it.
