@@ -176,6 +176,22 @@ type Bot struct {
 
 	ready chan struct{}              // closed when Run has started polling
 	disp  atomic.Pointer[dispatcher] // set by Run
+	bg    sync.WaitGroup             // one-off sends started by background; Run waits for them
+}
+
+// backgroundTimeout bounds a one-off send that no worker owns.
+const backgroundTimeout = time.Minute
+
+// background runs a one-off job (a warning to a chat) that must not hold up
+// its caller (an HTTP handler); Run waits for such jobs before it returns.
+func (b *Bot) background(job func(ctx context.Context)) {
+	b.bg.Add(1)
+	go func() {
+		defer b.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
+		defer cancel()
+		job(ctx)
+	}()
 }
 
 // New builds a bot. It makes no network call: Run does.
@@ -273,6 +289,12 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancelLast()
 	if werr := disp.Wait(lastCtx); werr != nil {
 		b.log.Error("bot stopping: handlers did not finish; their payments are resumed at the next start")
+	}
+	bgDone := make(chan struct{})
+	go func() { b.bg.Wait(); close(bgDone) }()
+	select {
+	case <-bgDone:
+	case <-lastCtx.Done():
 	}
 	b.log.Info("bot stopped")
 	return err

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -82,14 +83,57 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 	if cb.Amount != 0 {
 		detail += ", amount " + strconv.FormatInt(cb.Amount, 10)
 	}
-	_, changed := b.settle(p.ID, storage.Result{State: state, Source: "callback", ResultCode: cb.ResultCode,
+	if cb.Receipt != "" {
+		detail += ", receipt " + cb.Receipt
+	}
+	settled, changed, err := b.settleOrFail(p.ID, storage.Result{State: state, Source: "callback", ResultCode: cb.ResultCode,
 		ResultDesc: cb.ResultDesc, Receipt: cb.Receipt, CheckoutRequestID: cb.CheckoutRequestID, Detail: detail})
-	if changed {
+	switch {
+	case err != nil:
+		// Not stored: Daraja is asked to try again rather than told
+		// "Accepted" for a result that would be lost.
+		b.metrics.callback("store_error")
+		http.Error(w, "storage error", http.StatusInternalServerError)
+		return
+	case changed:
 		b.metrics.callback("settled")
-	} else {
-		b.metrics.callback("duplicate")
+	case settled.ResultCode == cb.ResultCode:
+		b.metrics.callback("duplicate") // Daraja retrying: nothing to record
+	default:
+		b.callbackConflict(settled, cb, detail)
 	}
 	acceptCallback(w)
+}
+
+// callbackConflict handles a callback that contradicts a payment's final
+// result. The result stays (DESIGN §4: final is final), but nothing is
+// silently dropped: the callback goes into the audit trail and the log, and
+// when M-Pesa now says "paid" for a payment the chat was told had failed,
+// the chat and the merchant feed are warned, so nobody asks the customer to
+// pay twice.
+func (b *Bot) callbackConflict(p storage.Payment, cb *mpesa.Callback, detail string) {
+	b.metrics.callback("conflict")
+	b.log.Error("callback contradicts the payment's final result; the result stays",
+		slog.String("payment_id", p.ID), slog.String("state", string(p.State)), slog.String("result_code", p.ResultCode),
+		slog.String("callback_result_code", cb.ResultCode), slog.String("receipt", cb.Receipt))
+	if err := b.store.AppendEvent(p.ID, storage.Event{Source: "callback", Type: "callback_conflict",
+		Detail: detail + "; the payment stays " + string(p.State)}); err != nil {
+		b.log.Error("callback: recording the conflict failed", slog.String("payment_id", p.ID), slog.Any("error", err))
+	}
+	if cb.Outcome() != mpesa.OutcomePaid || p.State == storage.StateSucceeded {
+		return
+	}
+	text := paidAfterAllText(p, cb.Receipt)
+	b.background(func(ctx context.Context) {
+		if _, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, text)); err != nil {
+			b.log.Error("callback: warning the chat failed", slog.String("payment_id", p.ID), slog.Any("error", err))
+		}
+		if b.cfg.MerchantChatID != 0 {
+			if _, err := b.sender.send(ctx, replyTo(b.cfg.MerchantChatID, 0, text)); err != nil {
+				b.log.Error("callback: warning the merchant chat failed", slog.String("payment_id", p.ID), slog.Any("error", err))
+			}
+		}
+	})
 }
 
 func acceptCallback(w http.ResponseWriter) {

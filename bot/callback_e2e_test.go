@@ -129,7 +129,8 @@ func padTo(body []byte, n int) []byte {
 
 // A result is final. Daraja retrying a callback, or a contradicting one
 // arriving late, is answered 200 (so Daraja stops) and changes nothing:
-// whether the payment was settled by a callback or by a query first.
+// whether the payment was settled by a callback or by a query first. A
+// retry leaves no trace; a contradiction is recorded in the audit trail.
 func TestDuplicateAndLateCallbacksChangeNothing(t *testing.T) {
 	for _, first := range []string{"callback", "query"} {
 		t.Run("SettledBy"+first, func(t *testing.T) {
@@ -161,21 +162,30 @@ func TestDuplicateAndLateCallbacksChangeNothing(t *testing.T) {
 			}
 
 			for _, c := range []struct {
-				name string
-				body []byte
+				name     string
+				body     []byte
+				conflict bool // contradicts the result: recorded in the audit trail, the result stays
 			}{
-				{"SameCallbackAgain", paid},
-				{"SameCallbackThirdTime", paid},
-				{"CancelledAfterPaid", callbackBody(p.checkoutID, "1032", "", 0)},
-				{"UnknownCodeAfterPaid", callbackBody(p.checkoutID, "SFC_IC0003", "", 0)},
+				{"SameCallbackAgain", paid, false},
+				{"SameCallbackThirdTime", paid, false},
+				{"CancelledAfterPaid", callbackBody(p.checkoutID, "1032", "", 0), true},
+				{"UnknownCodeAfterPaid", callbackBody(p.checkoutID, "SFC_IC0003", "", 0), true},
 			} {
 				t.Run(c.name+"Is200AndChangesNothing", func(t *testing.T) {
+					prev := w.snapshot(p.checkoutID)
 					a := w.post(cbPath, c.body)
 					if a.status != http.StatusOK || a.body != acceptedAnswer {
 						t.Errorf("answer = %d %q, want 200 %s", a.status, a.body, acceptedAnswer)
 					}
-					if after := w.snapshot(p.checkoutID); after != before {
-						t.Errorf("the payment changed:\nbefore %+v\nafter  %+v", before, after)
+					after := w.snapshot(p.checkoutID)
+					if !c.conflict && after != prev {
+						t.Errorf("the payment changed:\nbefore %+v\nafter  %+v", prev, after)
+					}
+					if after.State != before.State || after.Receipt != before.Receipt || after.ResultCode != before.ResultCode || after.SettledBy != before.SettledBy {
+						t.Errorf("the result changed:\nbefore %+v\nafter  %+v", before, after)
+					}
+					if c.conflict && after.Events != prev.Events+1 {
+						t.Errorf("a contradicting callback added %d audit events, want 1", after.Events-prev.Events)
 					}
 				})
 			}

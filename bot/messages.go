@@ -154,6 +154,17 @@ func failedText(p storage.Payment, amt, who, ref string) string {
 	return fmt.Sprintf("❌ Payment failed (code <code>%s</code>): %s. %s, %s, ref %s.", esc(p.ResultCode), esc(desc), amt, who, ref)
 }
 
+// paidAfterAllText warns that M-Pesa reported a payment paid after the chat
+// was told it failed: the customer was charged.
+func paidAfterAllText(p storage.Payment, receipt string) string {
+	s := fmt.Sprintf("⚠️ Correction: M-Pesa now reports %s from %s (ref <code>%s</code>) as PAID", esc(kes(p.Amount)),
+		esc(mpesa.MaskPhone(p.Phone)), esc(p.Reference))
+	if receipt != "" {
+		s += fmt.Sprintf(", receipt <code>%s</code>", esc(receipt))
+	}
+	return s + fmt.Sprintf(", after reporting it as %s. Check the M-Pesa statement before asking the customer to pay again.", esc(stateWords(p)))
+}
+
 // stateWords describes a payment's state in a /status line.
 func stateWords(p storage.Payment) string {
 	switch p.State {

@@ -296,13 +296,20 @@ func fieldWords(field string) string {
 // the message that tells the chat. It is the one way to a final state, for
 // pushes, queries and callbacks alike.
 func (b *Bot) settle(id string, r storage.Result) (storage.Payment, bool) {
+	p, changed, _ := b.settleOrFail(id, r)
+	return p, changed
+}
+
+// settleOrFail is settle for callers that must answer for a store failure
+// (the callback receiver answers 500, so Daraja tries again).
+func (b *Bot) settleOrFail(id string, r storage.Result) (storage.Payment, bool, error) {
 	p, changed, err := b.store.Settle(id, r)
 	if err != nil {
 		b.log.Error("settling the payment failed", slog.String("payment_id", id), slog.String("source", r.Source), slog.Any("error", err))
-		return p, false
+		return p, false, err
 	}
 	if !changed {
-		return p, false
+		return p, false, nil
 	}
 	if p.State.Final() {
 		b.watcher.remove(id)
@@ -314,7 +321,7 @@ func (b *Bot) settle(id string, r storage.Result) (storage.Payment, bool) {
 	b.log.Info("payment settled", slog.String("payment_id", id), slog.String("state", string(p.State)),
 		slog.String("result_code", p.ResultCode), slog.String("source", r.Source))
 	b.notifier.enqueue(id)
-	return p, true
+	return p, true, nil
 }
 
 // expectAck registers that the /pay answer for id is on its way; the returned
