@@ -61,6 +61,8 @@ type Config struct {
 	MaxQueued       int           // updates accepted but unfinished [1024]
 	QueryWorkers    int           // STK Queries in flight at once [4]
 	NotifyWorkers   int           // outcome messages in flight at once [4]
+	NotifyQueue     int           // messages queued per lane; beyond it the store is rescanned [4096]
+	NotifyRescan    time.Duration // how often an overflowed lane rescans the store [30s]
 	ShutdownTimeout time.Duration // how long Run waits for in-flight work after ctx ends [20s]
 
 	Version string
@@ -130,6 +132,10 @@ func (c *Config) setDefaults() {
 	if c.NotifyWorkers <= 0 {
 		c.NotifyWorkers = 4
 	}
+	if c.NotifyQueue <= 0 {
+		c.NotifyQueue = 4096
+	}
+	def(&c.NotifyRescan, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

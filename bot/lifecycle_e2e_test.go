@@ -243,3 +243,40 @@ func TestPaymentUnknownToDarajaIsNotQueriedAgain(t *testing.T) {
 		t.Errorf("queries = %d, want 1", q)
 	}
 }
+
+// More outcomes owed than the notifier queue holds (thousands settled
+// during a Telegram outage, or at start) are all told in this run: what does
+// not fit is read again from the store as the queue empties.
+func TestOutcomesBeyondTheQueueAreAllTold(t *testing.T) {
+	w := newWorld(t, options{noStart: true, cfg: func(c *bot.Config) {
+		c.NotifyQueue = 4
+		c.NotifyRescan = 20 * time.Millisecond
+	}})
+	st, err := storage.Open(w.dbPath, storage.Options{BatchDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const owed = 15
+	for i := range owed {
+		p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 100 + i,
+			IdempotencyKey: "1111111:" + strconv.Itoa(100+i), Phone: "2547123456" + strconv.Itoa(10+i), Amount: 10,
+			Reference: "Q" + strconv.Itoa(i), Description: "Payment", CallbackSecret: "owed-secret-" + strconv.Itoa(i) + "-0123456789"}, storage.Limits{})
+		if err == nil {
+			_, err = st.RecordPush(p.ID, "ws_CO_owed_"+strconv.Itoa(i), "m", time.Now())
+		}
+		if err == nil {
+			_, _, err = st.Settle(p.ID, storage.Result{State: storage.StateSucceeded, ResultCode: "0", Source: "callback"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w.tg.AddChat(telegramtest.PrivateChat(customer))
+	w.start()
+	for i := range owed {
+		w.awaitReply(customer.ID, 100+i, "successful")
+	}
+}

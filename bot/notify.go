@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/storage"
@@ -24,9 +25,9 @@ type notifier struct {
 const feedWorkers = 1
 
 func newNotifier(b *Bot, workers int) *notifier {
-	n := &notifier{outcomes: newLane(b, workers, (*lane).tellDue)}
+	n := &notifier{outcomes: newLane(b, workers, (*lane).tellDue, b.store.ListUnnotified)}
 	if b.cfg.MerchantChatID != 0 {
-		n.feed = newLane(b, feedWorkers, (*lane).postDue)
+		n.feed = newLane(b, feedWorkers, (*lane).postDue, b.store.ListUnposted)
 	}
 	return n
 }
@@ -80,10 +81,12 @@ func (n *notifier) idle() bool {
 // flags are set only after Telegram accepted the message; a message that could
 // not go out is tried again later, and at the next start (DESIGN §4.3).
 type lane struct {
-	b       *Bot
-	workers int
-	send    func(*lane, context.Context, storage.Payment) time.Duration // sends what is due; returns the retry delay or 0
-	queue   chan string
+	b        *Bot
+	workers  int
+	send     func(*lane, context.Context, storage.Payment) time.Duration // sends what is due; returns the retry delay or 0
+	due      func() ([]storage.Payment, error)                           // what the store says is still owed
+	queue    chan string
+	overflow atomic.Bool // the queue was full: the store is rescanned for what was dropped
 
 	mu      sync.Mutex
 	state   map[string]entryState // payments queued or being sent
@@ -103,15 +106,15 @@ const (
 )
 
 const (
-	notifyQueue      = 4096
 	notifyRetryFirst = 5 * time.Second
 	notifyRetryMax   = 10 * time.Minute
 	notifyPatience   = 5 * time.Second // longest flood wait a worker sits out
 )
 
-func newLane(b *Bot, workers int, send func(*lane, context.Context, storage.Payment) time.Duration) *lane {
-	return &lane{b: b, workers: workers, send: send, queue: make(chan string, notifyQueue), state: make(map[string]entryState),
-		emptied: make(chan struct{})}
+func newLane(b *Bot, workers int, send func(*lane, context.Context, storage.Payment) time.Duration,
+	due func() ([]storage.Payment, error)) *lane {
+	return &lane{b: b, workers: workers, send: send, due: due, queue: make(chan string, b.cfg.NotifyQueue),
+		state: make(map[string]entryState), emptied: make(chan struct{})}
 }
 
 // enqueue asks for id's message to be sent if it is due.
@@ -140,17 +143,50 @@ func (n *lane) push(id string) {
 	case n.queue <- id:
 	default:
 		// The queue is full (a long Telegram outage with thousands of
-		// results). The payment stays unnotified in the store and is sent
-		// at the next start.
+		// results, or thousands owed at start). The payment stays owed in
+		// the store; the rescan picks it up once there is room.
 		n.mu.Lock()
 		n.removeLocked(id)
 		n.mu.Unlock()
-		n.b.log.Warn("notify: queue full; the message will be sent later", slog.String("payment_id", id))
+		if !n.overflow.Swap(true) {
+			n.b.log.Warn("notify: queue full; the rest is sent as the queue empties", slog.String("payment_id", id))
+		}
+	}
+}
+
+// rescan queues what the store says is still owed, after an overflow. What
+// does not fit overflows again and waits for the next rescan.
+func (n *lane) rescan() {
+	if !n.overflow.Swap(false) {
+		return
+	}
+	owed, err := n.due()
+	if err != nil {
+		n.overflow.Store(true)
+		n.b.log.Error("notify: reading what is owed failed", slog.Any("error", err))
+		return
+	}
+	for _, p := range owed {
+		n.enqueue(p.ID)
 	}
 }
 
 func (n *lane) run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(n.b.cfg.NotifyRescan)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tick.C:
+				n.rescan()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	for range n.workers {
 		wg.Add(1)
 		go func() {
