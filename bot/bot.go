@@ -175,10 +175,10 @@ type Bot struct {
 	admins    map[int64]bool
 	merchants map[int64]bool
 
-	// acks holds, per payment whose acknowledgement is being sent, a channel
-	// closed once it went out, so an outcome never overtakes its /pay's answer.
+	// acks holds the payments whose acknowledgement is being sent, so an
+	// outcome never overtakes its /pay's answer.
 	acksMu sync.Mutex
-	acks   map[string]chan struct{}
+	acks   map[string]bool // payment ID → an outcome waits for the ack
 
 	ready chan struct{}              // closed when Run has started polling
 	disp  atomic.Pointer[dispatcher] // set by Run
@@ -223,7 +223,7 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		metrics:    cfg.Metrics,
 		admins:     idSet(cfg.Admins),
 		merchants:  idSet(cfg.Merchants),
-		acks:       make(map[string]chan struct{}),
+		acks:       make(map[string]bool),
 		ready:      make(chan struct{}),
 	}
 	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)

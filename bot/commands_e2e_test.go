@@ -14,6 +14,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
+	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 // Commands addressed to another bot, and edited messages, never start a
@@ -537,5 +538,38 @@ func TestUndecodableUpdateIsSkipped(t *testing.T) {
 	w.awaitReply(pc.ID, m, "/pay")
 	if !strings.Contains(w.logs.String(), "skipping an update that cannot be decoded") {
 		t.Error("the skipped update was not logged")
+	}
+}
+
+// An outcome that arrives while its acknowledgement sits out a flood wait is
+// deferred, not waited for in a notifier worker: another chat's outcome
+// goes out meanwhile.
+func TestFloodWaitedAckDoesNotHoldOtherOutcomes(t *testing.T) {
+	w := newWorld(t, options{cfg: func(c *bot.Config) { c.NotifyWorkers = 1 }})
+	w.tg.FailNext("sendMessage", telegramtest.Fault{Status: 429, RetryAfter: 2})
+	a, b := telegramtest.PrivateChat(customer), telegramtest.PrivateChat(stranger)
+	ma := w.say(a, customer, "/pay 0712345678 100 A") // its ack gets the 429; its result comes at once
+	w.eventually("A's acknowledgement was refused with a flood wait", func() bool {
+		for _, c := range w.tg.Calls("sendMessage") {
+			if c.Status == 429 {
+				return true
+			}
+		}
+		return false
+	})
+	w.eventually("A's outcome is due", func() bool {
+		p, err := w.store.GetByIdempotencyKey(fmt.Sprintf("%d:%d", a.ID, ma))
+		return err == nil && p.State == storage.StateSucceeded
+	})
+	mb := w.say(b, stranger, "/pay 0712345670 100 B")
+	ackb := w.awaitReply(b.ID, mb, "sent")
+	outB := w.awaitOutcome(b.ID, mb, ackb, "successful")
+	acka := w.awaitReply(a.ID, ma, "sent")
+	outA := w.awaitOutcome(a.ID, ma, acka, "successful")
+	if !outB.At.Before(acka.At) {
+		t.Errorf("B's outcome (%s) waited for A's flood-waited acknowledgement (%s)", outB.At.Format(time.StampMilli), acka.At.Format(time.StampMilli))
+	}
+	if outA.MessageID < acka.MessageID {
+		t.Error("A's outcome overtook its acknowledgement")
 	}
 }

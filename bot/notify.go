@@ -282,20 +282,11 @@ func (n *lane) notify(ctx context.Context, id string) time.Duration {
 }
 
 // tellDue sends the outcome to the payer once the /pay's acknowledgement is
-// out, so an outcome never overtakes it.
+// out, so an outcome never overtakes it; until then it is deferred, without
+// holding the worker.
 func (n *lane) tellDue(ctx context.Context, p storage.Payment) time.Duration {
-	if ack := n.b.ackPending(p.ID); ack != nil {
-		select {
-		case <-ack:
-		case <-ctx.Done():
-			return 0
-		}
-		fresh, err := n.b.store.Get(p.ID)
-		if err != nil {
-			n.b.log.Error("notify: reading the payment failed", slog.String("payment_id", p.ID), slog.Any("error", err))
-			return 0
-		}
-		p = fresh
+	if n.b.deferOutcome(p.ID) {
+		return 0 // queued again once the acknowledgement is out
 	}
 	if p.Notified || !(p.State.Final() || p.State == storage.StateUnknown) {
 		return 0
