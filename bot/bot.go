@@ -53,17 +53,18 @@ type Config struct {
 	SendRatePerChat   float64       // messages/s per chat [1]; negative = no limit
 	MpesaRate         float64       // Daraja calls/s [5]; negative = no limit
 
-	LongPoll        time.Duration // getUpdates timeout [50s]
-	RequestTimeout  time.Duration // one Telegram call [15s]
-	PushTimeout     time.Duration // one STK Push, token included [45s]
-	QueryTimeout    time.Duration // one STK Query, retries included [60s]
-	MaxHandlers     int           // handlers running at once [64]
-	MaxQueued       int           // updates accepted but unfinished [1024]
-	QueryWorkers    int           // STK Queries in flight at once [4]
-	NotifyWorkers   int           // outcome messages in flight at once [4]
-	NotifyQueue     int           // messages queued per lane; beyond it the store is rescanned [4096]
-	NotifyRescan    time.Duration // how often an overflowed lane rescans the store [30s]
-	ShutdownTimeout time.Duration // how long Run waits for in-flight work after ctx ends [20s]
+	LongPoll         time.Duration // getUpdates timeout [50s]
+	RequestTimeout   time.Duration // one Telegram call [15s]
+	PushTimeout      time.Duration // one STK Push, token included [45s]
+	QueryTimeout     time.Duration // one STK Query, retries included [60s]
+	MaxHandlers      int           // handlers running at once [64]
+	MaxQueued        int           // updates accepted but unfinished [1024]
+	MaxQueuedPerChat int           // updates waiting in one chat; more are dropped [32]
+	QueryWorkers     int           // STK Queries in flight at once [4]
+	NotifyWorkers    int           // outcome messages in flight at once [4]
+	NotifyQueue      int           // messages queued per lane; beyond it the store is rescanned [4096]
+	NotifyRescan     time.Duration // how often an overflowed lane rescans the store [30s]
+	ShutdownTimeout  time.Duration // how long Run waits for in-flight work after ctx ends [20s]
 
 	Version string
 	Logger  *slog.Logger
@@ -125,6 +126,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxQueued <= 0 {
 		c.MaxQueued = 1024
+	}
+	if c.MaxQueuedPerChat <= 0 {
+		c.MaxQueuedPerChat = 32
 	}
 	if c.QueryWorkers <= 0 {
 		c.QueryWorkers = 4
@@ -265,7 +269,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	// /pay whose push is already on its way is allowed to finish.
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
-	disp := newDispatcher(workCtx, b.cfg.MaxHandlers, b.cfg.MaxQueued, b.handleUpdate)
+	disp := newDispatcher(workCtx, b.cfg.MaxHandlers, b.cfg.MaxQueued, b.cfg.MaxQueuedPerChat, b.handleUpdate)
 	b.disp.Store(disp)
 
 	var wg sync.WaitGroup

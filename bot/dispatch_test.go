@@ -21,7 +21,7 @@ func TestDispatcherOrdersPerChatAndRunsChatsConcurrently(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int64][]int{}
 	otherDone := make(chan struct{})
-	d := newDispatcher(context.Background(), 4, 16, func(_ context.Context, u tgbotapi.Update) {
+	d := newDispatcher(context.Background(), 4, 16, 16, func(_ context.Context, u tgbotapi.Update) {
 		chat := int64(u.UpdateID / 100)
 		if u.UpdateID == 101 {
 			<-release // chat 1's first update is slow
@@ -64,7 +64,7 @@ func TestDispatcherOrdersPerChatAndRunsChatsConcurrently(t *testing.T) {
 // down instead of piling updates up in memory.
 func TestDispatcherBoundsQueuedUpdates(t *testing.T) {
 	release := make(chan struct{})
-	d := newDispatcher(context.Background(), 1, 2, func(context.Context, tgbotapi.Update) { <-release })
+	d := newDispatcher(context.Background(), 1, 2, 2, func(context.Context, tgbotapi.Update) { <-release })
 	ctx := context.Background()
 	for i := range 2 {
 		if err := d.Submit(ctx, int64(i), update(i)); err != nil {
@@ -119,5 +119,42 @@ func TestLibraryLoggerRedacts(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), redacted) {
 		t.Errorf("nothing logged: %q", buf.String())
+	}
+}
+
+// One chat with perChat updates waiting gets its next ones dropped at once;
+// other chats are still accepted.
+func TestDispatcherDropsAFloodingChatsBacklog(t *testing.T) {
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	d := newDispatcher(context.Background(), 2, 100, 3, func(context.Context, tgbotapi.Update) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-release
+	})
+	ctx := context.Background()
+	if err := d.Submit(ctx, 1, update(0)); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the first is running, no longer waiting
+	var dropped int
+	for i := 1; i < 10; i++ {
+		if err := d.Submit(ctx, 1, update(i)); errors.Is(err, ErrChatBacklog) {
+			dropped++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Submit(ctx, 2, update(100)); err != nil {
+		t.Errorf("another chat refused: %v", err)
+	}
+	close(release)
+	if err := d.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One running and three waiting fit; the other six were dropped.
+	if dropped != 6 {
+		t.Errorf("dropped %d, want 6", dropped)
 	}
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	notifications    *prometheus.CounterVec
 	callbacks        *prometheus.CounterVec
 	updates          prometheus.Counter
+	dropped          prometheus.Counter
 	commands         *prometheus.CounterVec
 	darajaRequests   *prometheus.CounterVec
 	darajaSeconds    *prometheus.HistogramVec
@@ -50,6 +51,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Daraja callbacks received, by how they were answered."}, []string{"result"}),
 		updates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "telegram_updates_total",
 			Help: "Telegram updates handed to handlers."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "telegram_updates_dropped_total",
+			Help: "Telegram updates dropped because their chat had too many waiting."}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commands_total",
 			Help: "Bot commands received, by command."}, []string{"command"}),
 		darajaRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "daraja_requests_total",
@@ -64,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Latency of Telegram Bot API calls, by method (getUpdates includes the long poll).", Buckets: prometheus.DefBuckets}, []string{"method"}),
 	}
 	reg.MustRegister(m.paymentsStarted, m.paymentsRefused, m.paymentsSettled, m.settleSeconds, m.notifications,
-		m.callbacks, m.updates, m.commands, m.darajaRequests, m.darajaSeconds, m.tokenFetches, m.telegramRequests, m.telegramSeconds)
+		m.callbacks, m.updates, m.dropped, m.commands, m.darajaRequests, m.darajaSeconds, m.tokenFetches, m.telegramRequests, m.telegramSeconds)
 	return m
 }
 
@@ -136,6 +139,12 @@ func (m *Metrics) notification(result string) {
 func (m *Metrics) callback(result string) {
 	if m != nil {
 		m.callbacks.WithLabelValues(result).Inc()
+	}
+}
+
+func (m *Metrics) updateDropped() {
+	if m != nil {
+		m.dropped.Inc()
 	}
 }
 

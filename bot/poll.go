@@ -65,7 +65,11 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 			if u.UpdateID < offset {
 				continue // already handed off: Telegram sent it again before our confirmation
 			}
-			if err := disp.Submit(ctx, chatKey(u), u); err != nil {
+			switch err := disp.Submit(ctx, chatKey(u), u); {
+			case errors.Is(err, ErrChatBacklog):
+				b.metrics.updateDropped()
+				b.log.Warn("dropping an update: its chat has too many waiting", slog.Int64("chat_id", chatKey(u)), slog.Int("update_id", u.UpdateID))
+			case err != nil:
 				return offset, nil // ctx ended: this update stays with Telegram
 			}
 			offset = u.UpdateID + 1
