@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -95,9 +97,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// backupHandler streams a consistent copy of the database (a bbolt read
-// transaction) to an operator holding BACKUP_TOKEN. The token is compared in
-// constant time.
+// backupHandler hands a consistent copy of the database (a bbolt read
+// transaction) to an operator holding BACKUP_TOKEN, compared in constant
+// time. The copy is first written to a file beside the database and then
+// served from it: a read transaction open while a slow client reads would
+// block every write that grows the file (payments, callbacks) until the
+// client finished. The file is served with its length, so a cut transfer
+// is seen as one.
 func (b *Bot) backupHandler(token string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -105,15 +111,32 @@ func (b *Bot) backupHandler(token string) http.HandlerFunc {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		dir, err := os.MkdirTemp(filepath.Dir(b.store.Path()), ".backup-")
+		if err != nil {
+			b.log.Error("backup failed", slog.Any("error", err))
+			http.Error(w, "backup failed", http.StatusInternalServerError)
+			return
+		}
+		defer os.RemoveAll(dir)
+		copyPath := filepath.Join(dir, "mpesa-bot.db")
+		n, err := b.store.BackupFile(copyPath)
+		if err != nil {
+			b.log.Error("backup failed", slog.Int64("bytes", n), slog.Any("error", err))
+			http.Error(w, "backup failed", http.StatusInternalServerError)
+			return
+		}
+		f, err := os.Open(copyPath)
+		if err != nil {
+			b.log.Error("backup failed", slog.Any("error", err))
+			http.Error(w, "backup failed", http.StatusInternalServerError)
+			return
+		}
+		defer f.Close()
 		// A large database takes longer than the server's write timeout.
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(backupTimeout))
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="mpesa-bot.db"`)
-		n, err := b.store.WriteTo(w)
-		if err != nil {
-			b.log.Error("backup failed", slog.Int64("bytes", n), slog.Any("error", err))
-			return
-		}
+		http.ServeContent(w, r, "mpesa-bot.db", time.Now(), f)
 		b.log.Info("backup sent", slog.Int64("bytes", n))
 	}
 }
