@@ -170,6 +170,7 @@ type Bot struct {
 	tg         *telegram
 	sender     *sender
 	users      *userLimits
+	phones     *phoneHolds
 	darajaRate *rate.Limiter // nil = no limit
 	watcher    *watcher
 	notifier   *notifier
@@ -222,6 +223,7 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		store:      store,
 		daraja:     daraja,
 		users:      newUserLimits(cfg.PayPerUserPerHour),
+		phones:     newPhoneHolds(),
 		darajaRate: limiter(cfg.MpesaRate),
 		health:     newHealth(),
 		metrics:    cfg.Metrics,
@@ -363,6 +365,7 @@ func (b *Bot) resume() {
 		if pushSent(p) {
 			b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup",
 				ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
+			b.phones.hold(p.Phone, p.UpdatedAt.Add(unknownPushHold))
 			continue
 		}
 		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "startup", ResultCode: "restart",

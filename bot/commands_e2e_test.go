@@ -573,3 +573,22 @@ func TestFloodWaitedAckDoesNotHoldOtherOutcomes(t *testing.T) {
 		t.Error("A's outcome overtook its acknowledgement")
 	}
 }
+
+// A push whose answer was lost (it reached Daraja; the connection dropped)
+// is "not confirmed", and the phone stays closed to a new /pay for a few
+// minutes: the first prompt may be on it right now.
+func TestUnknownPushHoldsThePhone(t *testing.T) {
+	w := newWorld(t, options{})
+	w.sim.InjectFault(mpesatest.EndpointPush, mpesatest.Fault{Drop: true, Processed: true})
+	pc := telegramtest.PrivateChat(customer)
+	first := w.say(pc, customer, "/pay 0712345678 100 ONE")
+	w.awaitReply(pc.ID, first, "not confirmed")
+
+	other := telegramtest.PrivateChat(stranger)
+	second := w.say(other, stranger, "/pay 0712345678 100 TWO")
+	w.awaitReply(other.ID, second, "another")
+	w.stop()
+	if w.pushes() != 1 {
+		t.Errorf("pushes = %d, want 1", w.pushes())
+	}
+}

@@ -82,6 +82,11 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 		b.reply(ctx, m, refusal)
 		return
 	}
+	if b.phones.held(pa.phone, time.Now()) {
+		b.metrics.payRefused("phone_busy")
+		b.reply(ctx, m, phoneBusyText(pa.phone))
+		return
+	}
 	if ok, retry := b.users.allow(m.From.ID, time.Now()); !ok {
 		b.metrics.payRefused("rate_limited")
 		b.reply(ctx, m, rateLimitedText(b.cfg.PayPerUserPerHour, retry))
@@ -219,6 +224,9 @@ func (b *Bot) pushFailed(p storage.Payment, err error) {
 	var perr *mpesa.PaymentError
 	if errors.As(err, &perr) && perr.OutcomeUnknown() {
 		b.log.Error("pay: push outcome unknown", slog.String("payment_id", p.ID), slog.Any("error", err))
+		// The prompt may be on the phone right now: no new /pay to it
+		// until it has surely expired.
+		b.phones.hold(p.Phone, time.Now().Add(unknownPushHold))
 		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push",
 			ResultDesc: "M-Pesa did not answer", Detail: "push outcome unknown: " + err.Error()})
 		return
