@@ -206,6 +206,8 @@ func TestLoad_RefusesInvalidValues(t *testing.T) {
 		{"BaseURLBadPort", "MPESA_BASE_URL", "http://127.0.0.1:99999", "port"},
 		{"CallbackURLRelative", "CALLBACK_URL", "/callback", "absolute http or https URL"},
 		{"CallbackURLQuery", "CALLBACK_URL", "https://pay.example.com/cb?x=1", "must not have a query or fragment"},
+		{"CallbackURLWithUserinfo", "CALLBACK_URL", "https://user:pa55@pay.example.com/cb", "must not carry a user name or password"},
+		{"BaseURLWithUserinfo", "MPESA_BASE_URL", "https://user:pa55@sandbox.safaricom.co.ke", "must not carry a user name or password"},
 		{"CallbackURLFragment", "CALLBACK_URL", "https://pay.example.com/cb#top", "must not have a query or fragment"},
 		{"CallbackURLNotURL", "CALLBACK_URL", "https://exa mple.com/cb", "is not a URL"},
 		{"HTTPAddrNoPort", "HTTP_ADDR", "localhost", "host:port"},

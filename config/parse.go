@@ -94,6 +94,11 @@ func (l *loader) httpURL(name string, callback bool) string {
 	case u.Port() != "" && !validPort(u.Port()):
 		l.fail(name, "%s has a port that is not a number from 0 to 65535", shown)
 		return ""
+	case u.User != nil:
+		// Daraja and the mpesa client refuse credentials in the URL, and they
+		// would show wherever the URL is printed.
+		l.fail(name, "%s must not carry a user name or password", shown)
+		return ""
 	case callback && (u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(v, "#")):
 		l.fail(name, "%s must not have a query or fragment: each payment's callback is CALLBACK_URL/<secret>", shown)
 		return ""
