@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -278,5 +279,36 @@ func TestOutcomesBeyondTheQueueAreAllTold(t *testing.T) {
 	w.start()
 	for i := range owed {
 		w.awaitReply(customer.ID, 100+i, "successful")
+	}
+}
+
+// A /pay still queued when the shutdown deadline passes is not lost: it is
+// not pushed (the bot is stopping), and the chat is told "not sent" — at the
+// next start if not before.
+func TestPayQueuedAtShutdownIsToldNotSent(t *testing.T) {
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	w := newWorld(t, options{
+		cfg: func(c *bot.Config) { c.ShutdownTimeout = 100 * time.Millisecond },
+		wrap: func(d bot.Daraja) bot.Daraja {
+			return &gatedDaraja{Daraja: d, phone: "254712345678", gate: gate, entered: entered}
+		}})
+	defer close(gate)
+	pc := telegramtest.PrivateChat(customer)
+	w.say(pc, customer, "/pay 0712345678 100 SLOW")
+	select {
+	case <-entered:
+	case <-time.After(waitLimit):
+		t.Fatal("the push never started")
+	}
+	update, queued := w.tg.SendText(pc, customer, "/pay 0712345670 100 QUEUED") // behind the blocked /pay
+	w.eventually("the second /pay was handed to the bot", func() bool { return w.tg.Delivered(update) == 1 })
+	w.stop()
+	w.start()
+	w.awaitReply(pc.ID, queued, "not sent", "shutting down")
+	w.stop()
+	for _, r := range w.sim.Requests(mpesatest.EndpointPush) {
+		if strings.Contains(string(r.Body), "254712345670") {
+			t.Error("the queued /pay was pushed while the bot was stopping")
+		}
 	}
 }

@@ -104,7 +104,9 @@ func duplicateText(p storage.Payment) string {
 }
 
 // outcomeText is the message that tells the chat how a payment ended.
-func outcomeText(p storage.Payment) string {
+// callbacks says whether a result can still arrive for a push whose answer
+// was lost (only a callback can bring it: there is nothing to query).
+func outcomeText(p storage.Payment, callbacks bool) string {
 	who := esc(mpesa.MaskPhone(p.Phone))
 	amt := "<b>" + esc(kes(p.Amount)) + "</b>"
 	ref := "<code>" + esc(p.Reference) + "</code>"
@@ -122,9 +124,13 @@ func outcomeText(p storage.Payment) string {
 			esc(p.ResultDesc), who, amt, ref)
 	case storage.StateUnknown:
 		if p.CheckoutRequestID == "" {
+			later := "M-Pesa gave no request ID, so I cannot ask it about this payment later."
+			if callbacks {
+				later = "If M-Pesa reports a result later, I'll post it here."
+			}
 			return fmt.Sprintf("❔ Payment request not confirmed: M-Pesa did not answer, so I can't tell whether a PIN prompt reached %s (%s, ref %s). "+
-				"Please don't send it again for a few minutes: check the customer's M-Pesa messages. If M-Pesa reports a result later, I'll post it here.",
-				who, amt, ref)
+				"Please don't send it again for a few minutes: check the customer's M-Pesa messages. %s Payment ID: <code>%s</code> (<code>/status %s</code>).",
+				who, amt, ref, later, esc(p.ID), esc(p.ID))
 		}
 		return fmt.Sprintf("❔ Payment not confirmed yet: M-Pesa has no final result for %s from %s (ref %s). "+
 			"I'll keep checking for 24 hours and post the result here; check any time with <code>/status %s</code>.",

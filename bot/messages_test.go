@@ -46,7 +46,7 @@ func TestOutcomeTextForEveryResultCode(t *testing.T) {
 			if rc.Outcome == mpesa.OutcomePaid {
 				p.State, p.Receipt = storage.StateSucceeded, "NLJ7RT61SV"
 			}
-			text := outcomeText(p)
+			text := outcomeText(p, true)
 			plain := mustParse(t, text)
 			if !strings.Contains(strings.ToLower(plain), strings.ToLower(keyWord(rc.Outcome))) {
 				t.Errorf("%q lacks %q", plain, keyWord(rc.Outcome))
@@ -66,19 +66,21 @@ func TestOutcomeTextForEveryResultCode(t *testing.T) {
 
 func TestOutcomeTextOtherStates(t *testing.T) {
 	cases := []struct {
-		name string
-		p    storage.Payment
-		want []string
+		name      string
+		p         storage.Payment
+		callbacks bool
+		want      []string
 	}{
-		{"Rejected", storage.Payment{State: storage.StateRejected, ResultDesc: "M-Pesa did not accept the phone number & more"}, []string{"not sent", "phone number & more"}},
-		{"UnknownAfterTimeout", storage.Payment{State: storage.StateUnknown, CheckoutRequestID: "ws_CO_1"}, []string{"not confirmed", "/status ws_CO_1"}},
-		{"UnknownPush", storage.Payment{State: storage.StateUnknown}, []string{"not confirmed", "don't send it again"}},
-		{"PaidWithoutReceipt", storage.Payment{State: storage.StateSucceeded, ResultCode: "0"}, []string{"successful"}},
+		{"Rejected", storage.Payment{State: storage.StateRejected, ResultDesc: "M-Pesa did not accept the phone number & more"}, true, []string{"not sent", "phone number & more"}},
+		{"UnknownAfterTimeout", storage.Payment{State: storage.StateUnknown, CheckoutRequestID: "ws_CO_1"}, true, []string{"not confirmed", "/status ws_CO_1"}},
+		{"UnknownPushCallbacksOn", storage.Payment{ID: "06h2p", State: storage.StateUnknown}, true, []string{"not confirmed", "don't send it again", "I'll post it here", "/status 06h2p"}},
+		{"UnknownPushCallbacksOff", storage.Payment{ID: "06h2p", State: storage.StateUnknown}, false, []string{"not confirmed", "cannot ask it", "/status 06h2p"}},
+		{"PaidWithoutReceipt", storage.Payment{State: storage.StateSucceeded, ResultCode: "0"}, true, []string{"successful"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.p.Phone, c.p.Amount, c.p.Reference = "254712345678", 10, "R"
-			plain := mustParse(t, outcomeText(c.p))
+			plain := mustParse(t, outcomeText(c.p, c.callbacks))
 			for _, w := range c.want {
 				if !strings.Contains(plain, w) {
 					t.Errorf("%q lacks %q", plain, w)

@@ -305,7 +305,7 @@ func (n *lane) postDue(ctx context.Context, p storage.Payment) time.Duration {
 // tell sends the outcome to the payer's chat, as a reply to the /pay.
 func (n *lane) tell(ctx context.Context, p storage.Payment) time.Duration {
 	b := n.b
-	_, err := b.sender.deliver(ctx, replyTo(p.ChatID, p.MessageID, outcomeText(p)), notifyPatience)
+	_, err := b.sender.deliver(ctx, replyTo(p.ChatID, p.MessageID, outcomeText(p, b.cfg.CallbacksEnabled)), notifyPatience)
 	if err != nil {
 		b.metrics.notification("failed")
 		var apiErr *APIError

@@ -153,7 +153,11 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 // push sends the STK Push once and records what came of it. It reports
 // whether the payment is now pending (the acknowledgement is due).
 func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (storage.Payment, bool) {
-	if err := b.waitDaraja(ctx); err != nil {
+	err := b.waitDaraja(ctx)
+	if err == nil {
+		err = ctx.Err() // no rate limit to wait for, but the bot may be stopping all the same
+	}
+	if err != nil {
 		// Nothing left the building: the bot is stopping.
 		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "shutdown",
 			ResultDesc: "the bot was shutting down", Detail: "not sent: " + err.Error()})
@@ -185,7 +189,8 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 
 	next := start.Add(b.firstQueryDelay())
 	var rerr error
-	for attempt := 0; attempt < 3; attempt++ {
+	for _, wait := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
+		time.Sleep(wait) // a store that failed once may recover (a full disk freed); the answer is worth waiting for
 		var rec storage.Payment
 		if rec, rerr = b.store.RecordPush(p.ID, resp.CheckoutRequestID, resp.MerchantRequestID, next); rerr == nil {
 			p = rec

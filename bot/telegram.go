@@ -149,12 +149,20 @@ func (f *forwardMark) copyTo(m *tgbotapi.Message) {
 	}
 }
 
-// send sends one message and returns Telegram's copy of it.
+// send sends one message and returns Telegram's copy of it. An "ok" answer
+// whose message cannot be decoded still means the message went out: it is
+// not an error, or a retry would send it twice.
 func (t *telegram) send(ctx context.Context, c tgbotapi.Chattable) (tgbotapi.Message, error) {
 	var m tgbotapi.Message
 	err := t.call(ctx, t.timeout, "sendMessage", requestOf(c), &m)
+	if errors.Is(err, errUndecodedResult) {
+		return tgbotapi.Message{}, nil
+	}
 	return m, err
 }
+
+// errUndecodedResult marks an "ok" answer whose result did not decode.
+var errUndecodedResult = errors.New("the result could not be decoded")
 
 // request calls a method whose result is true (setMyCommands, deleteWebhook,
 // answerCallbackQuery): DESIGN §6 says Request, not Send.
@@ -192,7 +200,7 @@ func (t *telegram) call(ctx context.Context, timeout time.Duration, method strin
 		return nil
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("telegram %s: decoding the result: %w", method, err)
+		return fmt.Errorf("telegram %s: %w: %w", method, errUndecodedResult, err)
 	}
 	return nil
 }
