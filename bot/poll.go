@@ -33,6 +33,10 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.n = 0 }
 
+// minEmptyPoll is the least time an empty getUpdates may take before the
+// next one is sent.
+const minEmptyPoll = 250 * time.Millisecond
+
 // conflictWait is how long the poll loop waits after a 409: another instance
 // holds the long poll (or a webhook was set again), and hammering does not help.
 const conflictWait = 30 * time.Second
@@ -44,6 +48,7 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 	offset := 0
 	bo := newBackoff(time.Second, time.Minute)
 	for ctx.Err() == nil {
+		start := time.Now()
 		updates, skipped, err := b.tg.getUpdates(ctx, offset, b.cfg.LongPoll)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -58,6 +63,12 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 		}
 		bo.reset()
 		b.health.telegramOK(time.Now())
+		if len(updates) == 0 && time.Since(start) < minEmptyPoll {
+			// Telegram holds an empty long poll for its whole timeout; a
+			// server that answers at once (a proxy, a test double) would
+			// otherwise be polled in a tight loop.
+			sleep(ctx, minEmptyPoll)
+		}
 		for _, id := range skipped {
 			b.log.Warn("telegram: skipping an update that cannot be decoded", slog.Int("update_id", id))
 		}
