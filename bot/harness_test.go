@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,6 +313,20 @@ func (w *world) transcript() string {
 		b.WriteString(s.Plain)
 	}
 	return b.String()
+}
+
+// seedPayment writes a payment of customer's, as a /pay with message ID msg
+// would have, straight into st: the state a previous run left behind.
+func seedPayment(t testing.TB, st *storage.Store, msg int, phone string, amount int64) storage.Payment {
+	t.Helper()
+	key := strconv.FormatInt(customer.ID, 10) + ":" + strconv.Itoa(msg)
+	p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: msg, IdempotencyKey: key,
+		Phone: phone, Amount: amount, Reference: "SEED-" + strconv.Itoa(msg), Description: "Payment",
+		CallbackSecret: "seed-secret-" + key + "-0123456789"}, storage.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // pushes is how many STK Push requests reached Daraja.

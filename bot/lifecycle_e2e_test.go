@@ -71,12 +71,7 @@ func TestSettledButUnnotifiedIsToldAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 42,
-		IdempotencyKey: "1111111:42", Phone: "254712345678", Amount: 900, Reference: "CRASH-1",
-		Description: "Payment", CallbackSecret: "s3cret-s3cret-s3cret"}, storage.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := seedPayment(t, st, 42, "254712345678", 900)
 	if _, err := st.RecordPush(p.ID, "ws_CO_crash", "m-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -114,12 +109,7 @@ func TestInterruptedPushIsNeverRepeated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 7,
-				IdempotencyKey: "1111111:7", Phone: "254712345678", Amount: 50, Reference: "MIDPUSH",
-				Description: "Payment", CallbackSecret: "another-s3cret-value"}, storage.Limits{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := seedPayment(t, st, 7, "254712345678", 50)
 			if c.sent {
 				if err := st.AppendEvent(p.ID, storage.Event{Source: "bot", Type: "push_sent"}); err != nil {
 					t.Fatal(err)
@@ -220,13 +210,8 @@ func TestPaymentUnknownToDarajaIsNotQueriedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 9,
-		IdempotencyKey: "1111111:9", Phone: "254712345678", Amount: 75, Reference: "FORGOT",
-		Description: "Payment", CallbackSecret: "forgotten-s3cret-value"}, storage.Limits{})
-	if err == nil {
-		_, err = st.RecordPush(p.ID, "ws_CO_forgotten", "m-9", tenMinutesAgo().Add(time.Minute))
-	}
-	if err != nil {
+	p := seedPayment(t, st, 9, "254712345678", 75)
+	if _, err := st.RecordPush(p.ID, "ws_CO_forgotten", "m-9", tenMinutesAgo().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
@@ -259,12 +244,8 @@ func TestOutcomesBeyondTheQueueAreAllTold(t *testing.T) {
 	}
 	const owed = 15
 	for i := range owed {
-		p, _, err := st.Create(storage.Payment{ChatID: customer.ID, UserID: customer.ID, MessageID: 100 + i,
-			IdempotencyKey: "1111111:" + strconv.Itoa(100+i), Phone: "2547123456" + strconv.Itoa(10+i), Amount: 10,
-			Reference: "Q" + strconv.Itoa(i), Description: "Payment", CallbackSecret: "owed-secret-" + strconv.Itoa(i) + "-0123456789"}, storage.Limits{})
-		if err == nil {
-			_, err = st.RecordPush(p.ID, "ws_CO_owed_"+strconv.Itoa(i), "m", time.Now())
-		}
+		p := seedPayment(t, st, 100+i, "2547123456"+strconv.Itoa(10+i), 10)
+		_, err := st.RecordPush(p.ID, "ws_CO_owed_"+strconv.Itoa(i), "m", time.Now())
 		if err == nil {
 			_, _, err = st.Settle(p.ID, storage.Result{State: storage.StateSucceeded, ResultCode: "0", Source: "callback"})
 		}
