@@ -419,18 +419,9 @@ func TestBlockedChatIsNotRetried(t *testing.T) {
 	if err := w.sim.Complete(checkoutID(t, ack.Plain)); err != nil {
 		t.Fatal(err)
 	}
-	forbidden := func() int {
-		n := 0
-		for _, c := range w.tg.Calls("sendMessage") {
-			if c.Status == 403 {
-				n++
-			}
-		}
-		return n
-	}
-	w.eventually("the outcome was attempted", func() bool { return forbidden() > 0 })
+	w.eventually("the outcome was attempted", func() bool { return w.refusedSends(403) > 0 })
 	w.stop()
-	if blocked := forbidden(); blocked != 1 {
+	if blocked := w.refusedSends(403); blocked != 1 {
 		t.Errorf("%d sends to the blocked chat, want 1", blocked)
 	}
 	w.tg.UnblockChat(pc.ID)
@@ -473,14 +464,7 @@ func TestLongFloodWaitDoesNotHoldOtherOutcomes(t *testing.T) {
 	if err := w.sim.Complete(checkoutID(t, acka.Plain)); err != nil {
 		t.Fatal(err)
 	}
-	w.eventually("the outcome for A was refused with a flood wait", func() bool {
-		for _, c := range w.tg.Calls("sendMessage") {
-			if c.Status == 429 {
-				return true
-			}
-		}
-		return false
-	})
+	w.eventually("the outcome for A was refused with a flood wait", func() bool { return w.refusedSends(429) > 0 })
 	if err := w.sim.Complete(checkoutID(t, ackb.Plain)); err != nil {
 		t.Fatal(err)
 	}
@@ -549,14 +533,7 @@ func TestFloodWaitedAckDoesNotHoldOtherOutcomes(t *testing.T) {
 	w.tg.FailNext("sendMessage", telegramtest.Fault{Status: 429, RetryAfter: 2})
 	a, b := telegramtest.PrivateChat(customer), telegramtest.PrivateChat(stranger)
 	ma := w.say(a, customer, "/pay 0712345678 100 A") // its ack gets the 429; its result comes at once
-	w.eventually("A's acknowledgement was refused with a flood wait", func() bool {
-		for _, c := range w.tg.Calls("sendMessage") {
-			if c.Status == 429 {
-				return true
-			}
-		}
-		return false
-	})
+	w.eventually("A's acknowledgement was refused with a flood wait", func() bool { return w.refusedSends(429) > 0 })
 	w.eventually("A's outcome is due", func() bool {
 		p, err := w.store.GetByIdempotencyKey(fmt.Sprintf("%d:%d", a.ID, ma))
 		return err == nil && p.State == storage.StateSucceeded

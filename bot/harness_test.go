@@ -329,6 +329,17 @@ func seedPayment(t testing.TB, st *storage.Store, msg int, phone string, amount 
 	return p
 }
 
+// refusedSends is how many sendMessage calls Telegram answered with status.
+func (w *world) refusedSends(status int) int {
+	n := 0
+	for _, c := range w.tg.Calls("sendMessage") {
+		if c.Status == status {
+			n++
+		}
+	}
+	return n
+}
+
 // pushes is how many STK Push requests reached Daraja.
 func (w *world) pushes() int { return len(w.sim.Requests(mpesatest.EndpointPush)) }
 
