@@ -139,6 +139,27 @@ func TestCheckFindsCorruption(t *testing.T) {
 		{"UnreadableRecord", func(b *txBuckets, p Payment) error {
 			return b.payments.Put([]byte(p.ID), []byte("{not json"))
 		}},
+		{"EventOfMissingPayment", func(b *txBuckets, p Payment) error {
+			return b.events.Put(eventKey(p.ID+"x", 1), []byte(`{"type":"created"}`))
+		}},
+		{"MalformedEventsKey", func(b *txBuckets, p Payment) error {
+			return b.events.Put([]byte(p.ID), []byte(`{"type":"created"}`))
+		}},
+		{"UnreadableEvent", func(b *txBuckets, p Payment) error {
+			return b.events.Put(eventKey(p.ID, 9), []byte("{not json"))
+		}},
+		{"HoldOfMissingPayment", func(b *txBuckets, p Payment) error {
+			return b.holds.Put([]byte(p.Phone), holdValue(time.Now(), "someone-else"))
+		}},
+		{"HoldOfAnotherPhone", func(b *txBuckets, p Payment) error {
+			return b.holds.Put([]byte("254799999999"), holdValue(time.Now(), p.ID))
+		}},
+		{"ShortHold", func(b *txBuckets, p Payment) error {
+			return b.holds.Put([]byte(p.Phone), []byte{1, 2, 3})
+		}},
+		{"UnreadableRefusal", func(b *txBuckets, p Payment) error {
+			return b.refusals.Put([]byte(p.IdempotencyKey), []byte("phone_busy"))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openInternal(t)
@@ -188,6 +209,27 @@ func TestCheckFindsCorruption(t *testing.T) {
 		}
 		if _, err := s.ListByState(StateInitiating); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("ListByState = %v, want ErrCorrupt", err)
+		}
+	})
+
+	// Reads decode a payment's events as one array; a value holding two
+	// events must not pass for two of them.
+	t.Run("EventValueHoldingTwoEventsIsErrCorruptOnRead", func(t *testing.T) {
+		s := openInternal(t)
+		p, _, err := s.Create(request(1), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte(bucketEvents)).Put(eventKey(p.ID, 1), []byte(`{"type":"created"},{"type":"forged"}`))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(p.ID); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Get = %v, want ErrCorrupt", err)
+		}
+		if err := s.Check(); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("Check = %v, want ErrCorrupt", err)
 		}
 	})
 }

@@ -197,3 +197,30 @@ func parallel(b *testing.B, n int, f func(i int) error) {
 		b.FailNow()
 	}
 }
+
+// BenchmarkAppendEvent appends to a payment with a short and with a long
+// history: an event is one key of its own, so the cost must not grow with the
+// events already recorded.
+func BenchmarkAppendEvent(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		events int
+	}{{"After10Events", 10}, {"After4000Events", 4000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := benchStore(b)
+			id := pendingPayments(b, s, 1)[0]
+			p, err := s.Get(id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev := storage.Event{Source: "watcher", Type: "query_answered", Detail: "ResultCode=4999 still processing"}
+			parallel(b, tc.events-len(p.History), func(int) error { return s.AppendEvent(id, ev) })
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.AppendEvent(id, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

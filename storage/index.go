@@ -13,7 +13,10 @@ import (
 // disagrees with a record.
 const (
 	bucketMeta     = "meta"
-	bucketPayments = "payments" // id → record JSON
+	bucketPayments = "payments" // id → record JSON, without its events
+	bucketEvents   = "events"   // id + 0x00 + seq (8 bytes BE) → event JSON
+	bucketHolds    = "holds"    // phone → until (8 bytes BE unix ns) + id
+	bucketRefusals = "refusals" // idempotency key → refusal JSON
 
 	keySchema  = "schema_version"
 	keyIDClock = "id_clock" // last millisecond used in an ID: IDs stay sorted if the clock steps back
@@ -121,12 +124,22 @@ type txBuckets struct {
 	tx       *bolt.Tx
 	meta     *bolt.Bucket
 	payments *bolt.Bucket
+	events   *bolt.Bucket
+	holds    *bolt.Bucket
+	refusals *bolt.Bucket
 	idx      [numIndexes]*bolt.Bucket
 }
 
 func bucketsOf(tx *bolt.Tx) (*txBuckets, error) {
-	b := &txBuckets{tx: tx, meta: tx.Bucket([]byte(bucketMeta)), payments: tx.Bucket([]byte(bucketPayments))}
-	if b.meta == nil || b.payments == nil {
+	b := &txBuckets{
+		tx:       tx,
+		meta:     tx.Bucket([]byte(bucketMeta)),
+		payments: tx.Bucket([]byte(bucketPayments)),
+		events:   tx.Bucket([]byte(bucketEvents)),
+		holds:    tx.Bucket([]byte(bucketHolds)),
+		refusals: tx.Bucket([]byte(bucketRefusals)),
+	}
+	if b.meta == nil || b.payments == nil || b.events == nil || b.holds == nil || b.refusals == nil {
 		return nil, fmt.Errorf("%w: bucket missing", ErrCorrupt)
 	}
 	for i := range numIndexes {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Event is one entry of a payment's audit trail (DESIGN.md §4.6).
+// Event is one entry of a payment's audit trail.
 type Event struct {
 	At     time.Time // when it happened; AppendEvent fills a zero time with the store's clock
 	Source string    // "bot", "daraja", "query", "callback", "watcher", "telegram", "startup"
@@ -41,14 +41,15 @@ type Payment struct {
 	Receipt           string
 	SettledBy         string // Source of the Result that settled it: "callback", "query", "push", "watcher", …
 	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	UpdatedAt         time.Time // the last change of a field above or below; an event alone does not move it
 	PushedAt          time.Time
 	SettledAt         time.Time // set when the state became final
 	NextQueryAt       time.Time // zero = not scheduled; always zero in a final state
 	Queries           int       // STK Queries made so far
 	Notified          bool      // the chat was told about the CURRENT state (set only after Telegram accepted it)
 	FeedPosted        bool      // the merchant feed got the final state
-	History           []Event   // the audit trail, append-only, oldest first
+	Corrected         bool      // Correct moved it from failed to succeeded: the chat was first told it failed
+	History           []Event   // the audit trail, append-only, oldest (first appended) first
 }
 
 // LogValue logs a payment without its callback secret and with the phone masked.
@@ -112,4 +113,8 @@ type Result struct {
 	CheckoutRequestID string // optional: fills an empty one (callback before push answer); must match a set one
 	Source            string // required: "callback", "query", "push", "watcher", …
 	Detail            string // for the "settled" event
+	// HoldUntil, on a move to unknown, keeps the phone closed to new payments
+	// (with Limits.OnePerPhone) until then, across restarts: the PIN prompt
+	// may still be open. Zero holds nothing; other moves ignore it. See Hold.
+	HoldUntil time.Time
 }

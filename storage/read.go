@@ -24,8 +24,8 @@ func (s *Store) Get(id string) (Payment, error) {
 		if r == nil {
 			return ErrNotFound
 		}
-		out = r.payment()
-		return nil
+		out, err = b.payment(r)
+		return err
 	})
 	return out, err
 }
@@ -64,8 +64,8 @@ func (s *Store) getBy(i index, key, what string) (Payment, error) {
 		if r == nil {
 			return ErrNotFound
 		}
-		out = r.payment()
-		return nil
+		out, err = b.payment(r)
+		return err
 	})
 	return out, err
 }
@@ -138,11 +138,11 @@ func (s *Store) ListByUser(userID int64, limit int) ([]Payment, error) {
 			if limit > 0 && len(out) >= limit {
 				break
 			}
-			r, err := b.mustLoad(idxUser, v)
+			p, err := b.mustPayment(idxUser, v)
 			if err != nil {
 				return err
 			}
-			out = append(out, r.payment())
+			out = append(out, p)
 		}
 		return nil
 	})
@@ -189,11 +189,11 @@ func (s *Store) OpenByPhone(phone string) (Payment, bool, error) {
 		if id == nil {
 			return nil
 		}
-		r, err := b.mustLoad(idxOpenPhone, id)
+		p, err := b.mustPayment(idxOpenPhone, id)
 		if err != nil {
 			return err
 		}
-		out, found = r.payment(), true
+		out, found = p, true
 		return nil
 	})
 	return out, found, err
@@ -218,25 +218,26 @@ func (s *Store) view(op string, fn func(*txBuckets) error) error {
 func (b *txBuckets) collectPrefix(i index, prefix []byte, out *[]Payment) error {
 	c := b.idx[i].Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		r, err := b.mustLoad(i, v)
+		p, err := b.mustPayment(i, v)
 		if err != nil {
 			return err
 		}
-		*out = append(*out, r.payment())
+		*out = append(*out, p)
 	}
 	return nil
 }
 
-// mustLoad reads a payment an index entry points to; its absence is corruption.
-func (b *txBuckets) mustLoad(i index, id []byte) (*record, error) {
+// mustPayment reads a payment an index entry points to; its absence is
+// corruption.
+func (b *txBuckets) mustPayment(i index, id []byte) (Payment, error) {
 	r, err := b.load(id)
 	if err != nil {
-		return nil, err
+		return Payment{}, err
 	}
 	if r == nil {
-		return nil, fmt.Errorf("%w: %s points to missing payment %s", ErrCorrupt, i.name(), id)
+		return Payment{}, fmt.Errorf("%w: %s points to missing payment %s", ErrCorrupt, i.name(), id)
 	}
-	return r, nil
+	return b.payment(r)
 }
 
 // lastWithPrefix positions c on the last key starting with prefix (or on some

@@ -12,33 +12,37 @@ import (
 // record is the JSON stored under a payment's ID. It is its own type, with
 // explicit field names, so that renaming a field of Payment can never silently
 // change the file format; a format change bumps schemaVersion instead.
+//
+// Its events are not in it but in the events bucket, so that recording one
+// costs the same however long the trail already is.
 type record struct {
-	ID                string        `json:"id"`
-	ChatID            int64         `json:"chat_id"`
-	UserID            int64         `json:"user_id"`
-	MessageID         int           `json:"message_id"`
-	IdempotencyKey    string        `json:"idempotency_key"`
-	Phone             string        `json:"phone"`
-	Amount            int64         `json:"amount"`
-	Reference         string        `json:"reference,omitempty"`
-	Description       string        `json:"description,omitempty"`
-	SecretHash        string        `json:"callback_secret_sha256,omitempty"` // hex; the secret itself is never stored
-	State             State         `json:"state"`
-	CheckoutRequestID string        `json:"checkout_request_id,omitempty"`
-	MerchantRequestID string        `json:"merchant_request_id,omitempty"`
-	ResultCode        string        `json:"result_code,omitempty"`
-	ResultDesc        string        `json:"result_desc,omitempty"`
-	Receipt           string        `json:"receipt,omitempty"`
-	SettledBy         string        `json:"settled_by,omitempty"`
-	CreatedAt         time.Time     `json:"created_at"`
-	UpdatedAt         time.Time     `json:"updated_at"`
-	PushedAt          time.Time     `json:"pushed_at,omitzero"`
-	SettledAt         time.Time     `json:"settled_at,omitzero"`
-	NextQueryAt       time.Time     `json:"next_query_at,omitzero"`
-	Queries           int           `json:"queries,omitempty"`
-	Notified          bool          `json:"notified,omitempty"`
-	FeedPosted        bool          `json:"feed_posted,omitempty"`
-	History           []eventRecord `json:"history"`
+	ID                string    `json:"id"`
+	ChatID            int64     `json:"chat_id"`
+	UserID            int64     `json:"user_id"`
+	MessageID         int       `json:"message_id"`
+	IdempotencyKey    string    `json:"idempotency_key"`
+	Phone             string    `json:"phone"`
+	Amount            int64     `json:"amount"`
+	Reference         string    `json:"reference,omitempty"`
+	Description       string    `json:"description,omitempty"`
+	SecretHash        string    `json:"callback_secret_sha256,omitempty"` // hex; the secret itself is never stored
+	State             State     `json:"state"`
+	CheckoutRequestID string    `json:"checkout_request_id,omitempty"`
+	MerchantRequestID string    `json:"merchant_request_id,omitempty"`
+	ResultCode        string    `json:"result_code,omitempty"`
+	ResultDesc        string    `json:"result_desc,omitempty"`
+	Receipt           string    `json:"receipt,omitempty"`
+	SettledBy         string    `json:"settled_by,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	PushedAt          time.Time `json:"pushed_at,omitzero"`
+	SettledAt         time.Time `json:"settled_at,omitzero"`
+	NextQueryAt       time.Time `json:"next_query_at,omitzero"`
+	Queries           int       `json:"queries,omitempty"`
+	Notified          bool      `json:"notified,omitempty"`
+	FeedPosted        bool      `json:"feed_posted,omitempty"`
+	Corrected         bool      `json:"corrected,omitempty"`
+	Conflicts         int       `json:"conflicts,omitempty"` // events recorded by AppendConflict
 }
 
 type eventRecord struct {
@@ -49,7 +53,8 @@ type eventRecord struct {
 }
 
 // maxDetail bounds an event's Detail so that one careless caller (a whole
-// Daraja body as detail) cannot bloat a record that is rewritten on every change.
+// Daraja body as detail) cannot bloat the trail that every read of the
+// payment returns.
 const maxDetail = 1024
 
 func decodeRecord(id, v []byte) (*record, error) {
@@ -69,8 +74,10 @@ func (r *record) encode() ([]byte, error) {
 	return json.Marshal(r)
 }
 
+// payment is r without its History, which lives in another bucket: readers
+// use txBuckets.payment.
 func (r *record) payment() Payment {
-	p := Payment{
+	return Payment{
 		ID:                r.ID,
 		ChatID:            r.ChatID,
 		UserID:            r.UserID,
@@ -95,31 +102,16 @@ func (r *record) payment() Payment {
 		Queries:           r.Queries,
 		Notified:          r.Notified,
 		FeedPosted:        r.FeedPosted,
+		Corrected:         r.Corrected,
 	}
-	if len(r.History) > 0 {
-		p.History = make([]Event, len(r.History))
-		for i, e := range r.History {
-			p.History[i] = Event(e)
-		}
-	}
-	return p
 }
 
-// clone copies r deeply enough that changing the copy (including appending to
-// its history) leaves r as it was: index maintenance compares the two.
+// clone copies r so that changing the copy leaves r as it was: index
+// maintenance compares the two. Every field is a value, so a shallow copy is
+// a deep one.
 func (r *record) clone() *record {
 	c := *r
-	c.History = append([]eventRecord(nil), r.History...)
 	return &c
-}
-
-func (r *record) appendEvent(e Event) {
-	r.History = append(r.History, eventRecord{
-		At:     e.At.UTC(),
-		Source: e.Source,
-		Type:   e.Type,
-		Detail: truncate(e.Detail, maxDetail),
-	})
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -1,6 +1,6 @@
 package storage
 
-// State is where a payment is in its lifecycle (DESIGN.md §4).
+// State is where a payment is in its lifecycle.
 type State string
 
 // The states of a payment. initiating and pending are open (a PIN prompt may be
@@ -21,7 +21,9 @@ const (
 	StateUnknown State = "unknown"
 )
 
-// Final reports whether s can never change again: succeeded, failed or rejected.
+// Final reports whether s is an outcome that Settle never changes:
+// succeeded, failed or rejected. (Correct alone moves failed to succeeded,
+// when M-Pesa confirms a payment it had reported failed.)
 func (s State) Final() bool {
 	switch s {
 	case StateSucceeded, StateFailed, StateRejected:

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,7 +26,8 @@ const DefaultBatchDelay = 2 * time.Millisecond
 
 // schemaVersion is the file format this code reads and writes. Bump it, and
 // teach Open to migrate, whenever the record or an index changes shape.
-const schemaVersion = 1
+// Version 2 moved events out of the records (see migrateV1).
+const schemaVersion = 2
 
 // Options tune Open. The zero value is ready to use.
 type Options struct {
@@ -47,13 +49,18 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	now  func() time.Time
+	// refusalsPruned is when (store clock, unix ns) expired refusals were
+	// last deleted, so that RecordRefusal prunes at most once an hour.
+	refusalsPruned atomic.Int64
 }
 
 // Open opens (creating if needed, along with its folder) the database at path.
 //
 // Every bucket is created here, so later transactions never create one. A file
-// written by a newer or unknown version is refused with ErrSchema and left as
-// it was. If another process holds the file, Open fails with an error matching
+// of schema version 1 is migrated to version 2 in the same transaction (see
+// the package documentation); a file written by a newer or unknown version is
+// refused with ErrSchema and left as it was. Refusals older than 48 hours are
+// pruned. If another process holds the file, Open fails with an error matching
 // ErrLocked once opts.Timeout has passed. fsync on commit stays on: a payment
 // the store acknowledged is on disk.
 func Open(path string, opts Options) (*Store, error) {
@@ -91,8 +98,8 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// prepare checks the schema version of an existing file, stamps a new one, and
-// creates every bucket.
+// prepare checks the schema version of an existing file, stamps a new one,
+// creates every bucket, migrates a version-1 file and prunes old refusals.
 func (s *Store) prepare(tx *bolt.Tx) error {
 	meta := tx.Bucket([]byte(bucketMeta))
 	if meta == nil {
@@ -121,17 +128,32 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 	case v > schemaVersion:
 		return fmt.Errorf("%w: schema version %d was written by a newer mpesa-bot; this build understands version %d: upgrade mpesa-bot",
 			ErrSchema, v, schemaVersion)
-	case v != schemaVersion:
-		return fmt.Errorf("%w: unknown schema version %d; this build understands version %d", ErrSchema, v, schemaVersion)
+	case v != schemaVersion && v != 1:
+		return fmt.Errorf("%w: unknown schema version %d; this build understands versions 1 and %d", ErrSchema, v, schemaVersion)
 	}
-	if _, err := tx.CreateBucketIfNotExists([]byte(bucketPayments)); err != nil {
-		return err
+	for _, name := range []string{bucketPayments, bucketEvents, bucketHolds, bucketRefusals} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return err
+		}
 	}
 	for i := range numIndexes {
 		if _, err := tx.CreateBucketIfNotExists(i.name()); err != nil {
 			return err
 		}
 	}
+	if v == 1 {
+		if err := migrateV1(tx); err != nil {
+			return fmt.Errorf("migrate from schema version 1: %w", err)
+		}
+		if err := meta.Put([]byte(keySchema), []byte(strconv.Itoa(schemaVersion))); err != nil {
+			return err
+		}
+	}
+	now := s.clock()
+	if err := pruneRefusals(tx.Bucket([]byte(bucketRefusals)), now); err != nil {
+		return err
+	}
+	s.refusalsPruned.Store(now.UnixNano())
 	return nil
 }
 
@@ -217,10 +239,12 @@ func (s *Store) BackupFile(path string) (int64, error) {
 	return n, nil
 }
 
-// Check verifies the file (bbolt's page check) and that every index agrees
-// with the records: each record has exactly its index entries and no entry
-// points elsewhere. Problems match ErrCorrupt. It reads everything: run it at
-// start-up or from an admin command, not per request.
+// Check verifies the file (bbolt's page check), that every index agrees with
+// the records (each record has exactly its index entries and no entry points
+// elsewhere), that every event, hold and refusal reads back, and that every
+// event and hold belongs to a stored payment (a hold, to one with that
+// phone). Problems match ErrCorrupt. It reads everything: run it at start-up
+// or from an admin command, not per request.
 func (s *Store) Check() error {
 	var problems []error
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -271,6 +295,7 @@ func (s *Store) Check() error {
 				problems = append(problems, fmt.Errorf("%w: %s lacks the entry of payment %s", ErrCorrupt, i.name(), id))
 			}
 		}
+		problems = append(problems, b.checkOthers()...)
 		return nil
 	})
 	if err != nil {

@@ -77,12 +77,12 @@ func TestOpen(t *testing.T) {
 	})
 
 	t.Run("ErrSchemaForNewerVersion", func(t *testing.T) {
-		path := rawBolt(t, map[string]map[string]string{"meta": {"schema_version": "2"}})
+		path := rawBolt(t, map[string]map[string]string{"meta": {"schema_version": "3"}})
 		_, err := storage.Open(path, storage.Options{})
 		if !errors.Is(err, storage.ErrSchema) {
 			t.Fatalf("err = %v, want ErrSchema", err)
 		}
-		for _, want := range []string{path, "version 2", "newer", "upgrade"} {
+		for _, want := range []string{path, "version 3", "newer", "upgrade"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %q", err, want)
 			}

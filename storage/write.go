@@ -34,7 +34,9 @@ const maxKey = 512
 // writes nothing; limits are not checked, so a redelivered /pay is answered with
 // its payment and never pushed twice. Otherwise the limits are checked in the
 // same transaction as the insert: a refusal is a *LimitError matching
-// ErrPhoneBusy or ErrTooManyOpen.
+// ErrPhoneBusy or ErrTooManyOpen. With Limits.OnePerPhone, a phone is busy
+// while it has an open payment or a hold that has not expired by the store's
+// clock (see Hold); an expired hold is deleted on the way.
 //
 // Create keeps the request fields of p (ID, ChatID, UserID, MessageID,
 // IdempotencyKey, Phone, Amount, Reference, Description, CallbackSecret) and
@@ -69,13 +71,21 @@ func (s *Store) Create(p Payment, lim Limits) (Payment, bool, error) {
 		}
 		if r, err := b.lookup(idxIdempotency, []byte(p.IdempotencyKey)); err != nil || r != nil {
 			if r != nil {
-				out = r.payment()
+				out, err = b.payment(r)
 			}
 			return err
 		}
 		if lim.OnePerPhone {
 			if id := firstWithPrefix(b.idx[idxOpenPhone], prefixKey(p.Phone)); id != nil {
 				refused = &LimitError{Err: ErrPhoneBusy, PaymentID: string(id)}
+				return nil
+			}
+			holder, err := b.checkHold(p.Phone, now)
+			if err != nil {
+				return err
+			}
+			if holder != "" {
+				refused = &LimitError{Err: ErrPhoneBusy, PaymentID: holder}
 				return nil
 			}
 		}
@@ -113,13 +123,16 @@ func (s *Store) Create(p Payment, lim Limits) (Payment, bool, error) {
 			CreatedAt:      now,
 			UpdatedAt:      now,
 		}
-		r.appendEvent(Event{At: now, Source: "bot", Type: "created",
-			Detail: fmt.Sprintf("amount=%d ref=%s", p.Amount, p.Reference)})
 		if err := b.put(nil, r); err != nil {
 			return err
 		}
-		out, created = r.payment(), true
-		return nil
+		if err := b.appendEvents(id, Event{At: now, Source: "bot", Type: "created",
+			Detail: fmt.Sprintf("amount=%d ref=%s", p.Amount, p.Reference)}); err != nil {
+			return err
+		}
+		out, err = b.payment(r)
+		created = err == nil
+		return err
 	})
 	if err != nil {
 		return Payment{}, false, wrapDB("create", err)
@@ -216,18 +229,17 @@ func (s *Store) RecordPush(id, checkoutID, merchantID string, nextQueryAt time.T
 			}
 			if next.CheckoutRequestID == r.CheckoutRequestID && next.MerchantRequestID == r.MerchantRequestID &&
 				next.PushedAt.Equal(r.PushedAt) && next.NextQueryAt.Equal(r.NextQueryAt) {
-				out = r.payment()
-				return nil
+				out, err = b.payment(r)
+				return err
 			}
 			detail += " (already " + string(r.State) + ")"
 		}
 		next.UpdatedAt = now
-		next.appendEvent(Event{At: now, Source: "daraja", Type: "push_answered", Detail: detail})
-		if err := b.put(r, next); err != nil {
+		if err := b.change(r, next, Event{At: now, Source: "daraja", Type: "push_answered", Detail: detail}); err != nil {
 			return err
 		}
-		out = next.payment()
-		return nil
+		out, err = b.payment(next)
+		return err
 	})
 	if err != nil {
 		return Payment{}, wrapDB("record push "+id, err)
@@ -255,6 +267,11 @@ func (s *Store) RecordPush(id, checkoutID, merchantID string, nextQueryAt time.T
 // CheckoutRequestID from r, and appends a "settled" event.
 // r.CheckoutRequestID differing from the recorded one is refused with
 // ErrConflict. An unknown id is ErrNotFound.
+//
+// A move to unknown with r.HoldUntil set also holds the payment's phone until
+// then, in the same transaction (see Hold). The hold outlives a later final
+// result: the prompt may still be open on the phone, and a second one on top
+// of it is what the hold prevents.
 func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 	if err := validateResult(r); err != nil {
 		return Payment{}, false, fmt.Errorf("storage: settle %s: %w", id, err)
@@ -289,8 +306,8 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 			return nil
 		}
 		if !CanSettle(rec.State, r.State) {
-			out = rec.payment()
-			return nil
+			out, err = b.payment(rec)
+			return err
 		}
 		if r.CheckoutRequestID != "" && rec.CheckoutRequestID == "" {
 			if held := b.idx[idxCheckout].Get([]byte(r.CheckoutRequestID)); held != nil {
@@ -312,12 +329,17 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 		next.Notified = false
 		next.FeedPosted = false
 		next.UpdatedAt = now
-		next.appendEvent(Event{At: now, Source: r.Source, Type: "settled", Detail: settleDetail(rec.State, r)})
-		if err := b.put(rec, next); err != nil {
+		if r.State == StateUnknown && r.HoldUntil.After(now) {
+			if _, err := b.hold(next.Phone, next.ID, r.HoldUntil); err != nil {
+				return err
+			}
+		}
+		if err := b.change(rec, next, Event{At: now, Source: r.Source, Type: "settled", Detail: settleDetail(rec.State, r)}); err != nil {
 			return err
 		}
-		out, changed = next.payment(), true
-		return nil
+		out, err = b.payment(next)
+		changed = err == nil
+		return err
 	})
 	if err != nil {
 		return Payment{}, false, wrapDB("settle "+id, err)
@@ -355,6 +377,9 @@ func settleDetail(from State, r Result) string {
 	}
 	if r.Receipt != "" {
 		fmt.Fprintf(&b, " receipt=%s", r.Receipt)
+	}
+	if r.State == StateUnknown && !r.HoldUntil.IsZero() {
+		fmt.Fprintf(&b, " hold_until=%s", r.HoldUntil.UTC().Format(time.RFC3339))
 	}
 	if r.Detail != "" {
 		b.WriteString(": ")
@@ -401,8 +426,7 @@ func (s *Store) MarkNotified(id string, state State) (bool, error) {
 		next := r.clone()
 		next.Notified = true
 		next.UpdatedAt = now
-		next.appendEvent(Event{At: now, Source: "telegram", Type: "notified", Detail: "state=" + string(state)})
-		return b.put(r, next)
+		return b.change(r, next, Event{At: now, Source: "telegram", Type: "notified", Detail: "state=" + string(state)})
 	})
 	if err != nil {
 		return false, wrapDB("mark notified "+id, err)
@@ -425,15 +449,14 @@ func (s *Store) MarkFeedPosted(id string) error {
 		return nil
 	}
 	now := s.clock()
-	return s.write("mark feed posted "+id, id, func(r *record) (*record, error) {
+	return s.write("mark feed posted "+id, id, func(_ *txBuckets, r *record) (*record, []Event, error) {
 		if r.FeedPosted {
-			return nil, nil
+			return nil, nil, nil
 		}
 		next := r.clone()
 		next.FeedPosted = true
 		next.UpdatedAt = now
-		next.appendEvent(Event{At: now, Source: "telegram", Type: "feed_posted", Detail: "state=" + string(r.State)})
-		return next, nil
+		return next, []Event{{At: now, Source: "telegram", Type: "feed_posted", Detail: "state=" + string(r.State)}}, nil
 	})
 }
 
@@ -441,7 +464,8 @@ func (s *Store) MarkFeedPosted(id string) error {
 // number of queries made, and optionally an event (a query answer) in the same
 // transaction. A final payment is never rescheduled: its NextQueryAt stays zero
 // even if a callback settled it while the watcher was querying, though the
-// count and the event are still recorded.
+// count and the event are still recorded. When the time and the count are
+// those stored, only the event is written and UpdatedAt stays.
 func (s *Store) ScheduleQuery(id string, next time.Time, queries int, ev *Event) error {
 	if queries < 0 {
 		return fmt.Errorf("storage: schedule query %s: %w: negative query count", id, ErrInvalid)
@@ -455,36 +479,35 @@ func (s *Store) ScheduleQuery(id string, next time.Time, queries int, ev *Event)
 	}
 	now := s.clock()
 	next = utc(next)
-	return s.write("schedule query "+id, id, func(r *record) (*record, error) {
+	return s.write("schedule query "+id, id, func(_ *txBuckets, r *record) (*record, []Event, error) {
+		var events []Event
+		if ev != nil {
+			events = []Event{event}
+		}
 		n := r.clone()
 		if !n.State.Final() {
 			n.NextQueryAt = next
 		}
 		n.Queries = queries
-		if ev == nil && n.NextQueryAt.Equal(r.NextQueryAt) && n.Queries == r.Queries {
-			return nil, nil
-		}
-		if ev != nil {
-			n.appendEvent(event)
+		if n.NextQueryAt.Equal(r.NextQueryAt) && n.Queries == r.Queries {
+			return nil, events, nil
 		}
 		n.UpdatedAt = now
-		return n, nil
+		return n, events, nil
 	})
 }
 
 // AppendEvent adds ev to the payment's audit trail. A zero ev.At is set to the
-// store's clock; ev.Type is required; a Detail over 1 KiB is cut.
+// store's clock; ev.Type is required; a Detail over 1 KiB is cut. Only the
+// event is written: the payment's record, UpdatedAt included, stays as it
+// was, and the cost does not grow with the events already recorded.
 func (s *Store) AppendEvent(id string, ev Event) error {
 	event, err := s.normaliseEvent(ev)
 	if err != nil {
 		return fmt.Errorf("storage: append event %s: %w", id, err)
 	}
-	now := s.clock()
-	return s.write("append event "+id, id, func(r *record) (*record, error) {
-		n := r.clone()
-		n.appendEvent(event)
-		n.UpdatedAt = now
-		return n, nil
+	return s.write("append event "+id, id, func(*txBuckets, *record) (*record, []Event, error) {
+		return nil, []Event{event}, nil
 	})
 }
 
@@ -499,8 +522,10 @@ func (s *Store) normaliseEvent(ev Event) (Event, error) {
 }
 
 // write is the Batch skeleton shared by the simple updates: change returns the
-// new record, or nil to write nothing. It must not keep state between calls.
-func (s *Store) write(op, id string, change func(*record) (*record, error)) error {
+// new record (nil to leave it) and the events to append (none to append
+// nothing); it may write other buckets through b. It must not keep state
+// between calls.
+func (s *Store) write(op, id string, change func(*txBuckets, *record) (*record, []Event, error)) error {
 	var refused error
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		refused = nil
@@ -509,11 +534,16 @@ func (s *Store) write(op, id string, change func(*record) (*record, error)) erro
 			refused = notFound(id, r)
 			return err
 		}
-		next, err := change(r)
-		if err != nil || next == nil {
+		next, events, err := change(b, r)
+		if err != nil {
 			return err
 		}
-		return b.put(r, next)
+		if next != nil {
+			if err := b.put(r, next); err != nil {
+				return err
+			}
+		}
+		return b.appendEvents(id, events...)
 	})
 	if err != nil {
 		return wrapDB(op, err)
