@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
@@ -41,8 +42,8 @@ const (
 type Needs struct {
 	Telegram bool // TELEGRAM_BOT_TOKEN required
 	Daraja   bool // Daraja credentials, shortcode and CALLBACK_URL required (unless simulator)
-	HTTP     bool // HTTP_ADDR required (healthcheck)
-	Backup   bool // HTTP_ADDR and BACKUP_TOKEN required (backup)
+	HTTP     bool // HTTP_ADDR or OPS_ADDR required (healthcheck): see OpsURLAddr
+	Backup   bool // HTTP_ADDR or OPS_ADDR, and BACKUP_TOKEN, required (backup)
 }
 
 // Config is every setting, validated and typed. Each field's env tag names
@@ -63,16 +64,30 @@ type Config struct {
 	TransactionDesc      string        `env:"TRANSACTION_DESC"`
 	SimulatorDelay       time.Duration `env:"SIMULATOR_DELAY"`
 
-	HTTPAddr    string `env:"HTTP_ADDR"`    // "" = off
-	BackupToken Secret `env:"BACKUP_TOKEN"` // unset = backup route off
-	DBPath      string `env:"DB_PATH"`
+	HTTPAddr string `env:"HTTP_ADDR"` // "" = off
+	// OpsAddr, when set, takes /healthz, /readyz, /metrics and /backup off
+	// HTTPAddr, which then serves callbacks only; "" = off.
+	OpsAddr string `env:"OPS_ADDR"`
+	// CallbackAllowedIPs are the only senders whose callbacks are accepted;
+	// nil accepts any. A bare IP is held as a /32 or /128.
+	CallbackAllowedIPs []netip.Prefix `env:"CALLBACK_ALLOWED_IPS"`
+	// TrustedProxies are the peers whose X-Forwarded-For names the sender
+	// checked against CallbackAllowedIPs; nil trusts no proxy, so the
+	// connection's own address is checked.
+	TrustedProxies []netip.Prefix `env:"TRUSTED_PROXIES"`
+	BackupToken    Secret         `env:"BACKUP_TOKEN"` // unset = backup route off
+	DBPath         string         `env:"DB_PATH"`
 
 	AdminIDs       []int64 `env:"ADMIN_IDS"`
 	MerchantIDs    []int64 `env:"MERCHANT_IDS"`
 	MerchantChatID int64   `env:"MERCHANT_CHAT_ID"` // 0 = off
 
+	// PollInitialDelay is the wait after a push before the first STK Query,
+	// callbacks or not. It is final: when POLL_INITIAL_DELAY is unset, Load
+	// fills in DefaultPollInitialDelayWithHTTP if HTTP_ADDR is set (a
+	// callback usually settles the payment first) and
+	// DefaultPollInitialDelay otherwise.
 	PollInitialDelay time.Duration `env:"POLL_INITIAL_DELAY"`
-	CallbackWait     time.Duration `env:"CALLBACK_WAIT"`
 	PollInterval     time.Duration `env:"POLL_INTERVAL"`
 	PollTimeout      time.Duration `env:"POLL_TIMEOUT"`
 
@@ -111,6 +126,16 @@ func (c *Config) DarajaBaseURL() string {
 // HTTP server is configured and Daraja is told where to post.
 func (c *Config) CallbacksOn() bool { return c.HTTPAddr != "" && c.CallbackURL != "" }
 
+// OpsURLAddr is the address the healthcheck and backup sub-commands call:
+// OPS_ADDR when set, since /readyz and /backup then live there, else
+// HTTP_ADDR; "" when both are off.
+func (c *Config) OpsURLAddr() string {
+	if c.OpsAddr != "" {
+		return c.OpsAddr
+	}
+	return c.HTTPAddr
+}
+
 // IsAdmin reports whether the Telegram user may use admin commands.
 func (c *Config) IsAdmin(userID int64) bool {
 	return c != nil && userID != 0 && slices.Contains(c.AdminIDs, userID)
@@ -143,13 +168,15 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("TRANSACTION_DESC", c.TransactionDesc),
 		slog.Duration("SIMULATOR_DELAY", c.SimulatorDelay),
 		slog.String("HTTP_ADDR", c.HTTPAddr),
+		slog.String("OPS_ADDR", c.OpsAddr),
+		slog.String("CALLBACK_ALLOWED_IPS", joinPrefixes(c.CallbackAllowedIPs)),
+		slog.String("TRUSTED_PROXIES", joinPrefixes(c.TrustedProxies)),
 		slog.Any("BACKUP_TOKEN", c.BackupToken),
 		slog.String("DB_PATH", c.DBPath),
 		slog.Any("ADMIN_IDS", c.AdminIDs),
 		slog.Any("MERCHANT_IDS", c.MerchantIDs),
 		slog.Int64("MERCHANT_CHAT_ID", c.MerchantChatID),
 		slog.Duration("POLL_INITIAL_DELAY", c.PollInitialDelay),
-		slog.Duration("CALLBACK_WAIT", c.CallbackWait),
 		slog.Duration("POLL_INTERVAL", c.PollInterval),
 		slog.Duration("POLL_TIMEOUT", c.PollTimeout),
 		slog.Int64("MAX_AMOUNT", c.MaxAmount),
@@ -161,6 +188,16 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.String("LOG_FORMAT", c.LogFormat),
 	)
+}
+
+// joinPrefixes renders an IP list the way CALLBACK_ALLOWED_IPS takes it
+// ("" when unset). Addresses are not secret: they show what is let in.
+func joinPrefixes(prefixes []netip.Prefix) string {
+	parts := make([]string, len(prefixes))
+	for i, p := range prefixes {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // redactURL hides a user:password part of a URL (or of an endpoint format

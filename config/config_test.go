@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"reflect"
 	"slices"
@@ -96,7 +97,6 @@ func TestLoad_Defaults(t *testing.T) {
 		SimulatorDelay:       3 * time.Second,
 		DBPath:               "data/mpesa-bot.db",
 		PollInitialDelay:     20 * time.Second,
-		CallbackWait:         60 * time.Second,
 		PollInterval:         15 * time.Second,
 		PollTimeout:          5 * time.Minute,
 		MaxAmount:            250000,
@@ -114,7 +114,7 @@ func TestLoad_Defaults(t *testing.T) {
 	if got := c.DarajaBaseURL(); got != "https://sandbox.safaricom.co.ke" {
 		t.Errorf("DarajaBaseURL() = %q, want the sandbox host", got)
 	}
-	if c.HTTPAddr != "" || c.CallbacksOn() || c.MerchantChatID != 0 || c.AdminIDs != nil || c.BackupToken.IsSet() {
+	if c.HTTPAddr != "" || c.OpsAddr != "" || c.OpsURLAddr() != "" || c.CallbacksOn() || c.MerchantChatID != 0 || c.AdminIDs != nil || c.BackupToken.IsSet() {
 		t.Errorf("optional features are on by default: %+v", c)
 	}
 }
@@ -141,6 +141,16 @@ func TestLoad_AcceptsValidValues(t *testing.T) {
 		{"HTTPAddrPortOnly", []string{"HTTP_ADDR", ":8080"}, func(c *Config) any { return c.HTTPAddr }, ":8080"},
 		{"HTTPAddrHostPort", []string{"HTTP_ADDR", "127.0.0.1:0"}, func(c *Config) any { return c.HTTPAddr }, "127.0.0.1:0"},
 		{"HTTPAddrIPv6", []string{"HTTP_ADDR", "[::1]:8080"}, func(c *Config) any { return c.HTTPAddr }, "[::1]:8080"},
+		{"OpsAddr", []string{"OPS_ADDR", "127.0.0.1:9090", "HTTP_ADDR", ":8080"}, func(c *Config) any { return c.OpsAddr }, "127.0.0.1:9090"},
+		{"OpsAddrWithoutHTTPAddr", []string{"OPS_ADDR", "127.0.0.1:9090"}, func(c *Config) any { return c.OpsAddr }, "127.0.0.1:9090"},
+		{"OpsAddrOtherPortAllInterfaces", []string{"OPS_ADDR", ":9090", "HTTP_ADDR", ":8080"}, func(c *Config) any { return c.OpsAddr }, ":9090"},
+		{"OpsAddrSamePortOtherHost", []string{"OPS_ADDR", "127.0.0.1:8080", "HTTP_ADDR", "10.0.0.2:8080"}, func(c *Config) any { return c.OpsAddr }, "127.0.0.1:8080"},
+		{"OpsAddrBothPortZero", []string{"OPS_ADDR", "127.0.0.1:0", "HTTP_ADDR", "127.0.0.1:0"}, func(c *Config) any { return c.OpsAddr }, "127.0.0.1:0"},
+		{"AllowedIPsBareIPv4", []string{"CALLBACK_ALLOWED_IPS", "196.201.214.200"}, func(c *Config) any { return c.CallbackAllowedIPs }, prefixes("196.201.214.200/32")},
+		{"AllowedIPsSpacesAroundCommas", []string{"CALLBACK_ALLOWED_IPS", " 196.201.214.200 ,196.201.213.44,  196.201.212.0/24 "}, func(c *Config) any { return c.CallbackAllowedIPs }, prefixes("196.201.214.200/32", "196.201.213.44/32", "196.201.212.0/24")},
+		{"AllowedIPsIPv6", []string{"CALLBACK_ALLOWED_IPS", "2001:db8::1, 2001:db8:1::/48"}, func(c *Config) any { return c.CallbackAllowedIPs }, prefixes("2001:db8::1/128", "2001:db8:1::/48")},
+		{"AllowedIPsMappedIPv4BecomesIPv4", []string{"CALLBACK_ALLOWED_IPS", "::ffff:196.201.214.200,::ffff:10.0.0.0/104"}, func(c *Config) any { return c.CallbackAllowedIPs }, prefixes("196.201.214.200/32", "10.0.0.0/8")},
+		{"TrustedProxies", []string{"TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1, ::1"}, func(c *Config) any { return c.TrustedProxies }, prefixes("10.0.0.0/8", "127.0.0.1/32", "::1/128")},
 		{"DBPath", []string{"DB_PATH", "/data/pay.db"}, func(c *Config) any { return c.DBPath }, "/data/pay.db"},
 		{"AdminIDsWithSpaces", []string{"ADMIN_IDS", " 1111111 , 2222222,3333333 "}, func(c *Config) any { return c.AdminIDs }, []int64{1111111, 2222222, 3333333}},
 		{"MerchantIDsOne", []string{"MERCHANT_IDS", "4444444"}, func(c *Config) any { return c.MerchantIDs }, []int64{4444444}},
@@ -151,7 +161,6 @@ func TestLoad_AcceptsValidValues(t *testing.T) {
 		{"PollInitialDelayMillis", []string{"POLL_INITIAL_DELAY", "200ms"}, func(c *Config) any { return c.PollInitialDelay }, 200 * time.Millisecond},
 		{"PollIntervalMillis", []string{"POLL_INTERVAL", "15ms"}, func(c *Config) any { return c.PollInterval }, 15 * time.Millisecond},
 		{"PollTimeoutCompound", []string{"POLL_TIMEOUT", "1m30s"}, func(c *Config) any { return c.PollTimeout }, 90 * time.Second},
-		{"CallbackWait", []string{"CALLBACK_WAIT", "5ms"}, func(c *Config) any { return c.CallbackWait }, 5 * time.Millisecond},
 		{"SimulatorDelayZero", []string{"SIMULATOR_DELAY", "0"}, func(c *Config) any { return c.SimulatorDelay }, time.Duration(0)},
 		{"SimulatorDelayMillis", []string{"SIMULATOR_DELAY", "10ms"}, func(c *Config) any { return c.SimulatorDelay }, 10 * time.Millisecond},
 		{"MaxAmountOne", []string{"MAX_AMOUNT", "1"}, func(c *Config) any { return c.MaxAmount }, int64(1)},
@@ -213,6 +222,17 @@ func TestLoad_RefusesInvalidValues(t *testing.T) {
 		{"HTTPAddrNoPort", "HTTP_ADDR", "localhost", "host:port"},
 		{"HTTPAddrNamedPort", "HTTP_ADDR", ":http", "numeric port"},
 		{"HTTPAddrPortTooBig", "HTTP_ADDR", ":70000", "numeric port"},
+		{"OpsAddrNoPort", "OPS_ADDR", "localhost", "host:port"},
+		{"AllowedIPsSpaceInsideAddress", "CALLBACK_ALLOWED_IPS", "196.201.214.200, 196. 201.213.44", `CALLBACK_ALLOWED_IPS: "196. 201.213.44" is not an IP address`},
+		{"AllowedIPsEveryBadEntryNamed", "CALLBACK_ALLOWED_IPS", "196.201.214.2OO,196.201.214.206,pay.example.com", `"196.201.214.2OO" is not an IP address; "pay.example.com" is not an IP address`},
+		{"AllowedIPsManyBadEntriesCounted", "CALLBACK_ALLOWED_IPS", "a,b,c,d,e,f,g", `"e" is not an IP address; and 2 more`},
+		{"AllowedIPsBadCIDR", "CALLBACK_ALLOWED_IPS", "196.201.212.0/33", `"196.201.212.0/33" is not a CIDR`},
+		{"AllowedIPsHostBitsSet", "CALLBACK_ALLOWED_IPS", "196.201.212.127/24", "write 196.201.212.0/24 for the network, or 196.201.212.127/32 for the one address"},
+		{"AllowedIPsZone", "CALLBACK_ALLOWED_IPS", "fe80::1%eth0", "IPv6 zone"},
+		{"AllowedIPsEmptyItem", "CALLBACK_ALLOWED_IPS", "196.201.214.200,,196.201.214.206", "item 2 is empty"},
+		{"AllowedIPsTrailingComma", "CALLBACK_ALLOWED_IPS", "196.201.214.200,", "item 2 is empty"},
+		{"AllowedIPsSemicolons", "CALLBACK_ALLOWED_IPS", "196.201.214.200;196.201.214.206", "is not an IP address"},
+		{"TrustedProxiesBad", "TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.300", `TRUSTED_PROXIES: "10.0.0.300" is not an IP address`},
 		{"DBPathFolder", "DB_PATH", "data/", "names a folder"},
 		{"AdminIDsEmptyItem", "ADMIN_IDS", "111,,222", "item 2 is empty"},
 		{"AdminIDsTrailingComma", "ADMIN_IDS", "111,", "item 2 is empty"},
@@ -224,7 +244,6 @@ func TestLoad_RefusesInvalidValues(t *testing.T) {
 		{"PollInitialDelayNoUnit", "POLL_INITIAL_DELAY", "20", `POLL_INITIAL_DELAY: "20" is not a duration`},
 		{"PollIntervalZero", "POLL_INTERVAL", "0s", "must be more than 0"},
 		{"PollTimeoutNegative", "POLL_TIMEOUT", "-5m", "must be more than 0"},
-		{"CallbackWaitZero", "CALLBACK_WAIT", "0", "must be more than 0"},
 		{"SimulatorDelayNegative", "SIMULATOR_DELAY", "-1s", "must be 0 or more"},
 		{"MaxAmountZero", "MAX_AMOUNT", "0", "must be at least 1"},
 		{"MaxAmountDecimal", "MAX_AMOUNT", "100.5", "is not a whole number"},
@@ -297,6 +316,7 @@ func TestLoad_RequiredDependsOnNeeds(t *testing.T) {
 		{"TelegramOnly", env{}, Needs{Telegram: true}, []string{"TELEGRAM_BOT_TOKEN"}},
 		{"HealthcheckNeedsHTTPAddr", env{}, Needs{HTTP: true}, []string{"HTTP_ADDR"}},
 		{"BackupNeedsAddrAndToken", env{}, Needs{Backup: true}, []string{"HTTP_ADDR", "BACKUP_TOKEN"}},
+		{"BackupWithOpsAddrNeedsToken", env{"OPS_ADDR": "127.0.0.1:9090"}, Needs{Backup: true}, []string{"BACKUP_TOKEN"}},
 		{"UnknownEnvironmentAsksNoCredentials", env{"ENVIRONMENT": "prod"}, Needs{Daraja: true}, []string{"ENVIRONMENT"}},
 	}
 	for _, tt := range tests {
@@ -395,7 +415,17 @@ func TestLoad_Warnings(t *testing.T) {
 		{"MaxAmountAboveLimit", production().with("MAX_AMOUNT", "300000"), "MAX_AMOUNT 300000 is above 250000"},
 		{"BuyGoodsWithoutTill", production().with("MPESA_TRANSACTION_TYPE", "CustomerBuyGoodsOnline"), "MPESA_PARTY_B is not set"},
 		{"SandboxShortcodeInProduction", production().with("MPESA_SHORTCODE", "174379"), "public sandbox shortcode"},
-		{"BackupWithoutServer", production().with("BACKUP_TOKEN", backupVal), "BACKUP_TOKEN is set but HTTP_ADDR is off"},
+		{"BackupWithoutServer", production().with("BACKUP_TOKEN", backupVal), "BACKUP_TOKEN is set but HTTP_ADDR and OPS_ADDR are off"},
+		{"BackupOnOpsAddrOnly", production().with("BACKUP_TOKEN", backupVal, "OPS_ADDR", ":9090"), ""},
+		{"CallbackWaitRetired", production().with("CALLBACK_WAIT", "60s"), "CALLBACK_WAIT is no longer read: set POLL_INITIAL_DELAY instead"},
+		{"CallbackWaitRetiredEvenIfInvalid", production().with("CALLBACK_WAIT", "soon"), "CALLBACK_WAIT is no longer read"},
+		{"TrustedProxiesWithoutAllowlist", production().with("HTTP_ADDR", ":8080", "TRUSTED_PROXIES", "10.0.0.0/8"), "TRUSTED_PROXIES is set but CALLBACK_ALLOWED_IPS is not, so it has no effect"},
+		{"TrustedProxiesWithAllowlist", production().with("HTTP_ADDR", ":8080", "TRUSTED_PROXIES", "10.0.0.0/8", "CALLBACK_ALLOWED_IPS", "196.201.214.200"), ""},
+		{"AllowlistWithoutHTTPAddr", production().with("CALLBACK_ALLOWED_IPS", "196.201.214.200"), "CALLBACK_ALLOWED_IPS is set but HTTP_ADDR is off"},
+		{"AllowlistWithOpsAddrOnly", production().with("OPS_ADDR", ":9090", "CALLBACK_ALLOWED_IPS", "196.201.214.200"), "CALLBACK_ALLOWED_IPS is set but HTTP_ADDR is off"},
+		{"PollTimeoutShorterThanPromptProduction", production().with("POLL_TIMEOUT", "90s"), "POLL_TIMEOUT is shorter than an M-Pesa PIN prompt's life (about 2 minutes)"},
+		{"PollTimeoutShorterThanPromptSandbox", production().with("ENVIRONMENT", "sandbox", "MPESA_SHORTCODE", "174379", "POLL_TIMEOUT", "30s"), "the phone stays held for 3 minutes after the push either way"},
+		{"PollTimeoutOfPromptLife", production().with("POLL_TIMEOUT", "2m"), ""},
 		{"PlainBaseURLInProduction", production().with("MPESA_BASE_URL", "http://proxy.example.com"), "MPESA_BASE_URL is not https"},
 	}
 	for _, tt := range tests {
@@ -412,6 +442,116 @@ func TestLoad_Warnings(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLoad_TrustedProxiesWithoutHTTPAddrWarnsTwice(t *testing.T) {
+	c := mustLoad(t, production().with("TRUSTED_PROXIES", "10.0.0.0/8"), needAll)
+	got := strings.Join(c.Warnings, "\n")
+	for _, want := range []string{"CALLBACK_ALLOWED_IPS is not", "TRUSTED_PROXIES is set but HTTP_ADDR is off"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings %q do not say %q", c.Warnings, want)
+		}
+	}
+}
+
+func TestLoad_ShortPollTimeoutIsNoWarningInSimulator(t *testing.T) {
+	c := mustLoad(t, env{"ENVIRONMENT": "simulator", "POLL_TIMEOUT": "20ms"}, needNone)
+	if len(c.Warnings) != 0 {
+		t.Errorf("simulator warned: %q", c.Warnings)
+	}
+	if c.PollTimeout != 20*time.Millisecond {
+		t.Errorf("POLL_TIMEOUT = %v, want the 20ms set", c.PollTimeout)
+	}
+}
+
+func TestLoad_PollInitialDelay(t *testing.T) {
+	tests := []struct {
+		name string
+		env  env
+		want time.Duration
+	}{
+		{"ExplicitWithHTTPAddrIsHonoured", env{"POLL_INITIAL_DELAY": "5s", "HTTP_ADDR": ":8080"}, 5 * time.Second},
+		{"ExplicitWithoutHTTPAddrIsHonoured", env{"POLL_INITIAL_DELAY": "90s"}, 90 * time.Second},
+		{"UnsetWithHTTPAddrWaitsForTheCallback", env{"HTTP_ADDR": ":8080"}, 60 * time.Second},
+		{"UnsetWithoutHTTPAddr", env{}, 20 * time.Second},
+		{"UnsetWithOpsAddrOnly", env{"OPS_ADDR": ":9090"}, 20 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, tt.env, needNone).PollInitialDelay; got != tt.want {
+				t.Errorf("PollInitialDelay = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoad_OpsAddrMustDifferFromHTTPAddr(t *testing.T) {
+	tests := []struct {
+		name, http, ops string
+	}{
+		{"Identical", "127.0.0.1:8080", "127.0.0.1:8080"},
+		{"BothAllInterfaces", ":8080", ":8080"},
+		{"OpsOnAllInterfaces", "127.0.0.1:8080", "0.0.0.0:8080"},
+		{"HTTPOnAllInterfaces", ":8080", "127.0.0.1:8080"},
+		{"IPv6Unspecified", "[::]:8080", "[::1]:8080"},
+		{"HostCase", "LocalHost:8080", "localhost:8080"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			problems := mustFail(t, env{"HTTP_ADDR": tt.http, "OPS_ADDR": tt.ops}, Needs{HTTP: true})
+			if len(problems) != 1 || problems[0].Var != "OPS_ADDR" || !strings.Contains(problems[0].Problem, "same address as HTTP_ADDR") {
+				t.Errorf("got %q, want one OPS_ADDR problem", joinLines(problems))
+			}
+		})
+	}
+}
+
+func TestConfig_OpsURLAddr(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   env
+		needs Needs
+		want  string
+	}{
+		{"OpsAddrWins", env{"HTTP_ADDR": ":8080", "OPS_ADDR": "127.0.0.1:9090"}, Needs{HTTP: true}, "127.0.0.1:9090"},
+		{"HTTPAddrAlone", env{"HTTP_ADDR": ":8080"}, Needs{HTTP: true}, ":8080"},
+		{"OpsAddrAloneSatisfiesHealthcheck", env{"OPS_ADDR": "127.0.0.1:9090"}, Needs{HTTP: true}, "127.0.0.1:9090"},
+		{"OpsAddrAloneSatisfiesBackup", env{"OPS_ADDR": "127.0.0.1:9090", "BACKUP_TOKEN": backupVal}, Needs{Backup: true}, "127.0.0.1:9090"},
+		{"BothOff", env{}, needNone, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mustLoad(t, tt.env, tt.needs).OpsURLAddr(); got != tt.want {
+				t.Errorf("OpsURLAddr() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfig_LogValueShowsIPLists(t *testing.T) {
+	c := mustLoad(t, env{"HTTP_ADDR": ":8080", "CALLBACK_ALLOWED_IPS": "196.201.214.200, 196.201.212.0/24", "TRUSTED_PROXIES": "10.0.0.1"}, needNone)
+	logged := map[string]string{}
+	for _, a := range c.LogValue().Group() {
+		logged[a.Key] = a.Value.String()
+	}
+	if got := logged["CALLBACK_ALLOWED_IPS"]; got != "196.201.214.200/32,196.201.212.0/24" {
+		t.Errorf("CALLBACK_ALLOWED_IPS logged as %q", got)
+	}
+	if got := logged["TRUSTED_PROXIES"]; got != "10.0.0.1/32" {
+		t.Errorf("TRUSTED_PROXIES logged as %q", got)
+	}
+	if _, ok := logged["CALLBACK_WAIT"]; ok {
+		t.Errorf("LogValue still logs CALLBACK_WAIT")
+	}
+}
+
+// prefixes parses CIDRs for a want column.
+func prefixes(cidrs ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(cidrs))
+	for i, c := range cidrs {
+		out[i] = netip.MustParsePrefix(c)
+	}
+	return out
 }
 
 // TestDoc_ListsEveryVariable keeps doc.go, the one list operators read,

@@ -62,12 +62,27 @@
 //
 // HTTP server and storage:
 //
-//	HTTP_ADDR               [off] host:port with a numeric port; required when Needs.HTTP
-//	                        (healthcheck) or Needs.Backup. Serves callbacks, /healthz,
-//	                        /readyz, /metrics.
+//	HTTP_ADDR               [off] host:port with a numeric port. Serves callbacks, and also
+//	                        /healthz, /readyz, /metrics and /backup unless OPS_ADDR is set.
+//	OPS_ADDR                [off] host:port like HTTP_ADDR, and not the same address: a second
+//	                        listener for /healthz, /readyz, /metrics and /backup, so HTTP_ADDR
+//	                        serves callbacks only. Needs.HTTP (healthcheck) and Needs.Backup
+//	                        require HTTP_ADDR or OPS_ADDR; those commands call
+//	                        [Config.OpsURLAddr], OPS_ADDR when set.
+//	CALLBACK_ALLOWED_IPS    [any] comma-separated IPv4/IPv6 addresses and CIDRs (spaces around
+//	                        commas allowed) whose callbacks are accepted. A bare address is a
+//	                        /32 or /128; a CIDR with host bits set is refused, as is every
+//	                        entry that does not parse, each named. Safaricom publishes the
+//	                        addresses of its production callbacks (.env.example lists them);
+//	                        a refused genuine callback only delays the result, since the STK
+//	                        Query settles the payment. A warning when HTTP_ADDR is off.
+//	TRUSTED_PROXIES         [none] addresses and CIDRs, as above, of reverse proxies whose
+//	                        X-Forwarded-For gives the sender checked against
+//	                        CALLBACK_ALLOWED_IPS. A warning when set without
+//	                        CALLBACK_ALLOWED_IPS (it has no effect then) or without HTTP_ADDR.
 //	BACKUP_TOKEN            secret, optional; at least 16 characters, no whitespace. Enables
-//	                        the hot-backup route on HTTP_ADDR used by `mpesa-bot backup`;
-//	                        required when Needs.Backup.
+//	                        the hot-backup route used by `mpesa-bot backup` (on OPS_ADDR when
+//	                        set, else HTTP_ADDR); required when Needs.Backup.
 //	DB_PATH                 [data/mpesa-bot.db] the bbolt file; must name a file, not a folder.
 //
 // People and chats:
@@ -79,12 +94,15 @@
 //
 // Payment watching (Go durations such as 200ms, 15s, 5m):
 //
-//	POLL_INITIAL_DELAY      [20s] > 0; wait after a push before the first STK Query when
-//	                        callbacks are off (HTTP_ADDR unset).
-//	CALLBACK_WAIT           [60s] > 0; with HTTP_ADDR set, how long to wait for the callback
-//	                        before the first STK Query.
+//	POLL_INITIAL_DELAY      [20s, or 60s when HTTP_ADDR is set] > 0; wait after a push before
+//	                        the first STK Query. A value set is used as set, callbacks on or
+//	                        off; only the default depends on HTTP_ADDR, because a callback
+//	                        usually settles the payment before a query is needed.
 //	POLL_INTERVAL           [15s] > 0; base interval between queries of one payment.
 //	POLL_TIMEOUT            [5m] > 0; after this the chat is told the result is not confirmed.
+//	                        A warning below 2m in sandbox and production: a PIN prompt can
+//	                        still be answered for about 2 minutes, and the phone stays held
+//	                        for 3 minutes after the push whatever POLL_TIMEOUT says.
 //	SIMULATOR_DELAY         [3s] >= 0; with ENVIRONMENT=simulator, how long the simulated phone
 //	                        takes to answer.
 //
@@ -101,6 +119,9 @@
 //
 //	LOG_LEVEL               [info] debug, info, warn or error (any case).
 //	LOG_FORMAT              [text] text or json (any case).
+//
+// CALLBACK_WAIT is no longer read: POLL_INITIAL_DELAY took its place. Setting
+// it is a warning, not an error, so an old .env still starts.
 //
 // Secrets from files: TELEGRAM_BOT_TOKEN_FILE, MPESA_CONSUMER_KEY_FILE,
 // MPESA_CONSUMER_SECRET_FILE, MPESA_PASSKEY_FILE and BACKUP_TOKEN_FILE each

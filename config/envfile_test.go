@@ -1,8 +1,10 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +88,73 @@ func TestLoad_EnvFile(t *testing.T) {
 			t.Errorf("warned about another program's variable: %q", c.Warnings)
 		}
 	})
+}
+
+func TestLoad_RetiredVariableInEnvFileIsOneWarning(t *testing.T) {
+	path := writeFile(t, ".env", "CALLBACK_WAIT=60s\n")
+	c, err := Load(env{}.get, path, needNone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CALLBACK_WAIT is no longer read: set POLL_INITIAL_DELAY instead"}
+	if !slices.Equal(c.Warnings, want) {
+		t.Errorf("warnings = %q, want only %q", c.Warnings, want)
+	}
+	if c.PollInitialDelay != DefaultPollInitialDelay {
+		t.Errorf("PollInitialDelay = %v: CALLBACK_WAIT changed it", c.PollInitialDelay)
+	}
+}
+
+// TestEnvExample_LoadsCleanly keeps .env.example a working starting point
+// that names every variable.
+func TestEnvExample_LoadsCleanly(t *testing.T) {
+	const path = "../.env.example"
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env{}.get, path, Needs{Daraja: true})
+	if err != nil {
+		t.Fatalf("Load(.env.example): %v", err)
+	}
+	for _, w := range c.Warnings {
+		if strings.Contains(w, "does not read") {
+			t.Errorf(".env.example sets a variable Load does not read: %s", w)
+		}
+	}
+	for _, name := range knownVars {
+		if !strings.HasSuffix(name, "_FILE") && !strings.Contains(string(content), "\n"+name+"=") {
+			t.Errorf(".env.example does not list %s", name)
+		}
+	}
+}
+
+// TestEnvExample_SafaricomAddressesParse loads the commented
+// CALLBACK_ALLOWED_IPS example as an operator would after uncommenting it.
+func TestEnvExample_SafaricomAddressesParse(t *testing.T) {
+	content, err := os.ReadFile("../.env.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const prefix = "# CALLBACK_ALLOWED_IPS="
+	var list string
+	for line := range strings.Lines(string(content)) {
+		if rest, ok := strings.CutPrefix(line, prefix); ok {
+			list = strings.TrimSpace(rest)
+		}
+	}
+	if list == "" {
+		t.Fatalf(".env.example has no %q example line", prefix)
+	}
+	c := mustLoad(t, env{"CALLBACK_ALLOWED_IPS": list, "HTTP_ADDR": ":8080"}, needNone)
+	if len(c.CallbackAllowedIPs) != 12 {
+		t.Fatalf("%d addresses, want Safaricom's 12", len(c.CallbackAllowedIPs))
+	}
+	for _, p := range c.CallbackAllowedIPs {
+		if !p.Addr().Is4() || p.Bits() != 32 || !netip.MustParsePrefix("196.201.212.0/22").Contains(p.Addr()) {
+			t.Errorf("%s is not a single address in Safaricom's 196.201.212.0/22", p)
+		}
+	}
 }
 
 func TestLoad_MalformedEnvFile(t *testing.T) {

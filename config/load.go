@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -15,17 +16,21 @@ import (
 	"github.com/joho/godotenv"
 )
 
-// Defaults, as DESIGN §2 fixes them.
+// Defaults of the optional variables.
 const (
 	DefaultTelegramAPIEndpoint = "https://api.telegram.org/bot%s/%s"
 	DefaultDBPath              = "data/mpesa-bot.db"
 	DefaultTransactionDesc     = "Payment"
 	DefaultMaxAmount           = 250000
 	DefaultPollInitialDelay    = 20 * time.Second
-	DefaultCallbackWait        = 60 * time.Second
 	DefaultPollInterval        = 15 * time.Second
 	DefaultPollTimeout         = 5 * time.Minute
 	DefaultSimulatorDelay      = 3 * time.Second
+
+	// DefaultPollInitialDelayWithHTTP is POLL_INITIAL_DELAY's default when
+	// HTTP_ADDR is set: the callback normally arrives first, and a query
+	// sent while the customer is still typing the PIN only answers "pending".
+	DefaultPollInitialDelayWithHTTP = 60 * time.Second
 
 	// SimulatorShortcode is MPESA_SHORTCODE's default with ENVIRONMENT=simulator.
 	SimulatorShortcode = "174379"
@@ -38,6 +43,10 @@ const (
 	// minBackupToken is the shortest BACKUP_TOKEN accepted: it guards a
 	// download of every payment.
 	minBackupToken = 16
+	// pinPromptLife is about how long M-Pesa keeps a PIN prompt answerable.
+	// A POLL_TIMEOUT below it tells chats "not confirmed" about payments the
+	// customer may still complete.
+	pinPromptLife = 2 * time.Minute
 )
 
 // secretVars are the variables that also have a _FILE twin.
@@ -50,11 +59,19 @@ var knownVars = []string{
 	"TELEGRAM_BOT_TOKEN", "TELEGRAM_API_ENDPOINT", "ENVIRONMENT", "MPESA_CONSUMER_KEY",
 	"MPESA_CONSUMER_SECRET", "MPESA_PASSKEY", "MPESA_SHORTCODE", "MPESA_TRANSACTION_TYPE", "MPESA_PARTY_B",
 	"MPESA_BASE_URL", "CALLBACK_URL", "TRANSACTION_DESC", "SIMULATOR_DELAY", "HTTP_ADDR", "BACKUP_TOKEN",
-	"DB_PATH", "ADMIN_IDS", "MERCHANT_IDS", "MERCHANT_CHAT_ID", "POLL_INITIAL_DELAY", "CALLBACK_WAIT",
+	"OPS_ADDR", "CALLBACK_ALLOWED_IPS", "TRUSTED_PROXIES",
+	"DB_PATH", "ADMIN_IDS", "MERCHANT_IDS", "MERCHANT_CHAT_ID", "POLL_INITIAL_DELAY",
 	"POLL_INTERVAL", "POLL_TIMEOUT", "MAX_AMOUNT", "MAX_PENDING_PER_USER", "PAY_PER_USER_PER_HOUR",
 	"SEND_RATE_GLOBAL", "SEND_RATE_PER_CHAT", "MPESA_RATE", "LOG_LEVEL", "LOG_FORMAT",
 	"TELEGRAM_BOT_TOKEN_FILE", "MPESA_CONSUMER_KEY_FILE", "MPESA_CONSUMER_SECRET_FILE", "MPESA_PASSKEY_FILE",
 	"BACKUP_TOKEN_FILE",
+}
+
+// retiredVars are variables mpesa-bot used to read, with what to do instead.
+// Setting one is a warning, not an error, so an upgrade with an old .env
+// still starts.
+var retiredVars = map[string]string{
+	"CALLBACK_WAIT": "CALLBACK_WAIT is no longer read: set POLL_INITIAL_DELAY instead",
 }
 
 // Load reads the configuration: getenv first (os.Getenv in production, a map
@@ -262,8 +279,31 @@ func (l *loader) load(needs Needs) *Config {
 	c.SimulatorDelay = l.duration("SIMULATOR_DELAY", DefaultSimulatorDelay, true)
 
 	c.HTTPAddr = l.hostPort("HTTP_ADDR")
-	if (needs.HTTP || needs.Backup) && c.HTTPAddr == "" && !l.failed("HTTP_ADDR") {
-		l.fail("HTTP_ADDR", "is required by this command (the address the bot's HTTP server listens on, like 127.0.0.1:8080)")
+	c.OpsAddr = l.hostPort("OPS_ADDR")
+	if c.OpsAddr != "" && c.HTTPAddr != "" && sameListenAddr(c.OpsAddr, c.HTTPAddr) {
+		l.fail("OPS_ADDR", "%s is the same address as HTTP_ADDR: give it another port, or unset it to serve every route on HTTP_ADDR", quote(c.OpsAddr))
+		c.OpsAddr = ""
+	}
+	if (needs.HTTP || needs.Backup) && c.OpsURLAddr() == "" && !l.failed("HTTP_ADDR") && !l.failed("OPS_ADDR") {
+		l.fail("HTTP_ADDR", "is required by this command, or OPS_ADDR (the address the bot's /readyz and /backup listen on, like 127.0.0.1:8080)")
+	}
+	c.CallbackAllowedIPs = l.prefixes("CALLBACK_ALLOWED_IPS")
+	c.TrustedProxies = l.prefixes("TRUSTED_PROXIES")
+	if c.TrustedProxies != nil && c.CallbackAllowedIPs == nil && !l.failed("CALLBACK_ALLOWED_IPS") {
+		l.warn("TRUSTED_PROXIES is set but CALLBACK_ALLOWED_IPS is not, so it has no effect: X-Forwarded-For is read only to check callback senders")
+	}
+	if c.HTTPAddr == "" && !l.failed("HTTP_ADDR") {
+		for _, v := range []struct {
+			name string
+			set  bool
+		}{
+			{"CALLBACK_ALLOWED_IPS", c.CallbackAllowedIPs != nil},
+			{"TRUSTED_PROXIES", c.TrustedProxies != nil},
+		} {
+			if v.set {
+				l.warn("%s is set but HTTP_ADDR is off, so no callback is received for it to check", v.name)
+			}
+		}
 	}
 	c.BackupToken = l.secret("BACKUP_TOKEN")
 	if tok := c.BackupToken.Reveal(); tok != "" {
@@ -273,8 +313,8 @@ func (l *loader) load(needs Needs) *Config {
 		case len(tok) < minBackupToken:
 			l.fail("BACKUP_TOKEN", "is too short: use at least %d characters, e.g. from `openssl rand -hex 32`", minBackupToken)
 		}
-		if c.HTTPAddr == "" && !needs.Backup && !l.failed("HTTP_ADDR") {
-			l.warn("BACKUP_TOKEN is set but HTTP_ADDR is off, so there is no backup route")
+		if c.OpsURLAddr() == "" && !needs.Backup && !l.failed("HTTP_ADDR") && !l.failed("OPS_ADDR") {
+			l.warn("BACKUP_TOKEN is set but HTTP_ADDR and OPS_ADDR are off, so there is no backup route")
 		}
 	} else if needs.Backup && !l.failed("BACKUP_TOKEN") {
 		l.fail("BACKUP_TOKEN", "is required by this command (the token the backup route checks; or set BACKUP_TOKEN_FILE)")
@@ -285,10 +325,23 @@ func (l *loader) load(needs Needs) *Config {
 	c.MerchantIDs = l.userIDs("MERCHANT_IDS")
 	c.MerchantChatID = l.chatID("MERCHANT_CHAT_ID")
 
-	c.PollInitialDelay = l.duration("POLL_INITIAL_DELAY", DefaultPollInitialDelay, false)
-	c.CallbackWait = l.duration("CALLBACK_WAIT", DefaultCallbackWait, false)
+	initialDelay := DefaultPollInitialDelay
+	if c.HTTPAddr != "" {
+		initialDelay = DefaultPollInitialDelayWithHTTP
+	}
+	c.PollInitialDelay = l.duration("POLL_INITIAL_DELAY", initialDelay, false)
+	for _, name := range slices.Sorted(maps.Keys(retiredVars)) {
+		if l.src.raw(name) != "" {
+			l.warn("%s", retiredVars[name])
+		}
+	}
 	c.PollInterval = l.duration("POLL_INTERVAL", DefaultPollInterval, false)
 	c.PollTimeout = l.duration("POLL_TIMEOUT", DefaultPollTimeout, false)
+	if envOK && (c.Environment == Sandbox || c.Environment == Production) && c.PollTimeout < pinPromptLife && !l.failed("POLL_TIMEOUT") {
+		// The bot holds the phone for the prompt's whole life whatever
+		// POLL_TIMEOUT says; only the chat's wording comes early.
+		l.warn("POLL_TIMEOUT is shorter than an M-Pesa PIN prompt's life (about 2 minutes): chats are told 'not confirmed' while the prompt may still be answered; the phone stays held for 3 minutes after the push either way")
+	}
 
 	c.MaxAmount = l.integer("MAX_AMOUNT", DefaultMaxAmount, 1)
 	if c.MaxAmount > mpesaMaxAmount {
@@ -382,7 +435,8 @@ func (l *loader) warnUnknownFileVars(envFile string) {
 	sort.Strings(names)
 	for _, name := range names {
 		head, _, _ := strings.Cut(name, "_")
-		if prefixes[head] && !slices.Contains(knownVars, name) {
+		_, retired := retiredVars[name]
+		if prefixes[head] && !slices.Contains(knownVars, name) && !retired {
 			l.warn("%s sets %s, which mpesa-bot does not read: a typo?", envFile, name)
 		}
 	}

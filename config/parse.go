@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,6 +16,9 @@ import (
 
 // maxQuoted keeps a pasted novel out of a problem line.
 const maxQuoted = 60
+
+// maxBadEntries is how many bad entries of a list one problem line names.
+const maxBadEntries = 5
 
 // quote shows a (non-secret) value in a problem, shortened if long.
 func quote(s string) string {
@@ -221,6 +225,104 @@ func (l *loader) hostPort(name string) string {
 		return ""
 	}
 	return v
+}
+
+// sameListenAddr reports whether two listen addresses would collide: the
+// same port on the same host, or on any host when either listens on all
+// interfaces. Port 0 picks a free port each time, so it never collides.
+// Host names are compared as written, not resolved.
+func sameListenAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	na, _ := strconv.Atoi(pa)
+	nb, _ := strconv.Atoi(pb)
+	if na != nb || na == 0 {
+		return false
+	}
+	return strings.EqualFold(ha, hb) || allInterfaces(ha) || allInterfaces(hb)
+}
+
+func allInterfaces(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// prefixes reads comma-separated IP addresses and CIDRs; nil when unset. A
+// bare address becomes a single-address prefix (/32 or /128), and an
+// IPv4-mapped IPv6 form becomes plain IPv4, as net/http reports IPv4 peers.
+// Every bad entry is named in one problem: a list copied from a web page
+// tends to carry several of the same typo.
+func (l *loader) prefixes(name string) []netip.Prefix {
+	v := l.str(name)
+	if v == "" {
+		return nil
+	}
+	var (
+		out   []netip.Prefix
+		bad   []string
+		empty int
+	)
+	for i, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			if empty == 0 {
+				empty = i + 1
+			}
+			continue
+		}
+		p, reason := parsePrefix(item)
+		if reason != "" {
+			bad = append(bad, quote(item)+" "+reason)
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(bad) > maxBadEntries {
+		bad = append(bad[:maxBadEntries], fmt.Sprintf("and %d more", len(bad)-maxBadEntries))
+	}
+	switch {
+	case len(bad) > 0:
+		l.fail(name, "%s: write IPs or CIDRs separated by commas, like 196.201.214.200, 196.201.212.0/24, 2001:db8::/32", strings.Join(bad, "; "))
+		return nil
+	case empty > 0:
+		l.fail(name, "item %d is empty: write IPs or CIDRs separated by commas, like 196.201.214.200,196.201.212.0/24", empty)
+		return nil
+	}
+	return out
+}
+
+// parsePrefix reads one IP or CIDR; reason says what is wrong with it.
+func parsePrefix(item string) (netip.Prefix, string) {
+	if strings.Contains(item, "%") {
+		return netip.Prefix{}, "has an IPv6 zone, which cannot match a sender's address"
+	}
+	if !strings.Contains(item, "/") {
+		ip, err := netip.ParseAddr(item)
+		if err != nil {
+			return netip.Prefix{}, "is not an IP address"
+		}
+		ip = ip.Unmap()
+		return netip.PrefixFrom(ip, ip.BitLen()), ""
+	}
+	p, err := netip.ParsePrefix(item)
+	if err != nil {
+		return netip.Prefix{}, "is not a CIDR"
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	if p.Masked() != p {
+		// 10.0.0.5/8 may mean 10.0.0.0/8 or 10.0.0.5/32: guessing wrong
+		// would let in or shut out a whole network.
+		return netip.Prefix{}, fmt.Sprintf("has host bits set: write %s for the network, or %s for the one address", p.Masked(), netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	return p, ""
 }
 
 func (l *loader) dbPath(name string) string {

@@ -9,7 +9,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 )
 
-// Callback bodies from reference/daraja.md.
+// Callback bodies as Daraja sends them, odd ones included.
 const (
 	callbackPaid = `{"Body":{"stkCallback":{"MerchantRequestID":"29115-34620561-1","CheckoutRequestID":"ws_CO_191220191020363925","ResultCode":0,
  "ResultDesc":"The service request is processed successfully.","CallbackMetadata":{"Item":[
@@ -58,7 +58,7 @@ func TestParseCallback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cb.ResultCode != "SFC_IC0003" || cb.Outcome() != mpesa.OutcomeUnknown {
+		if cb.ResultCode != "SFC_IC0003" || cb.Outcome() != mpesa.OutcomeFailed {
 			t.Fatalf("callback %+v", cb)
 		}
 	})
@@ -67,7 +67,8 @@ func TestParseCallback(t *testing.T) {
 		name, code, want string
 		outcome          mpesa.Outcome
 	}{
-		{"ReadsE3008", `"E3008"`, "E3008", mpesa.OutcomeUnknown},
+		{"ReadsE3008", `"E3008"`, "E3008", mpesa.OutcomeFailed},
+		{"ReadsAnUnknownLetterCode", `"E9999"`, "E9999", mpesa.OutcomeUnknown},
 		{"ReadsAStringZero", `"0"`, "0", mpesa.OutcomePaid},
 		{"ReadsAFloatZero", `0.0`, "0", mpesa.OutcomePaid},
 		{"ReadsANumber", `2001`, "2001", mpesa.OutcomeWrongPIN},

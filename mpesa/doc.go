@@ -63,6 +63,19 @@
 //     a message containing "being processed" (or "under processing"): the
 //     code is shared with "Unable to lock subscriber" and "Wrong
 //     credentials", so the message must decide.
+//   - Callers never match Daraja's codes or message text themselves:
+//     IsPending, IsSubscriberLocked, IsWrongCredentials, IsMerchantUnknown
+//     and IsCheckoutUnknown tell the 500.001.1001 answers apart by message,
+//     case-insensitively, and InvalidField reads the field out of 400.002.02
+//     "Bad Request - Invalid <Field>". IsCheckoutUnknown also accepts
+//     500.001.1001 "The transaction does not Exist", reported from the
+//     sandbox for a CheckoutRequestID it does not know.
+//   - Result codes Safaricom lists without a usable meaning (1036, E3008)
+//     read "M-Pesa declined the payment (code N)" rather than a guess. Every
+//     code in the table other than 0, 4999 and the cancelled, timed-out,
+//     insufficient, wrong-PIN and busy ones is OutcomeFailed; a code not in
+//     the table is OutcomeUnknown. ResultCode.Hint says what the merchant
+//     should change when the cause is on their side.
 //   - A token whose expires_in is missing is used for that call only; one
 //     shorter than two minutes is refreshed at half its life. If an early
 //     refresh fails while the current token has not expired, the current

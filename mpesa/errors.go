@@ -10,6 +10,7 @@ import (
 // (pending, subscriber locked, wrong credentials, unknown merchant), so
 // those cases also look at the message.
 const (
+	codeBadRequest       = "400.002.02"
 	codeInvalidToken     = "404.001.03"
 	codeInvalidTokenAlt  = "401.002.01"
 	codeOverloaded       = "500.001.1001"
@@ -148,6 +149,70 @@ func IsSubscriberLocked(err error) bool {
 	}
 	m := strings.ToLower(e.Message)
 	return strings.Contains(m, "lock subscriber") || strings.Contains(m, "already in process")
+}
+
+// IsCheckoutUnknown reports whether an STK Query was answered that Daraja
+// does not know the CheckoutRequestID: 400.002.02 "Bad Request - Invalid
+// CheckoutRequestID", or 500.001.1001 "The transaction does not Exist". Right
+// after a push Daraja may not know the ID everywhere yet, so the caller
+// should believe this only once the push is a while old.
+func IsCheckoutUnknown(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	m := strings.ToLower(e.Message)
+	switch e.Code {
+	case codeBadRequest:
+		return strings.Contains(m, "checkoutrequestid")
+	case codeOverloaded:
+		return strings.Contains(m, "transaction does not exist")
+	}
+	return false
+}
+
+// IsWrongCredentials reports whether Daraja refused the request's Password
+// (500.001.1001 "Wrong credentials", or "[MerchantValidate] - Wrong
+// credentials"): usually the passkey does not belong to the shortcode, or
+// the timestamp inside the password is off. The consumer key and secret are
+// not at fault: they got the access token.
+func IsWrongCredentials(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == codeOverloaded && strings.Contains(strings.ToLower(e.Message), "wrong credentials")
+}
+
+// IsMerchantUnknown reports whether Daraja does not know the
+// BusinessShortCode (500.001.1001 "Merchant does not exist"). In the sandbox
+// only 174379 exists.
+func IsMerchantUnknown(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == codeOverloaded && strings.Contains(strings.ToLower(e.Message), "merchant does not exist")
+}
+
+// InvalidField returns the request field Daraja refused with 400.002.02
+// "Bad Request - Invalid <Field>", as Daraja spells it ("PhoneNumber",
+// "Amount", "CallBackURL", "Remarks" for TransactionDesc, ...). ok is false
+// for any other error, and when the message names no field.
+func InvalidField(err error) (field string, ok bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != codeBadRequest {
+		return "", false
+	}
+	const word = "invalid "
+	i := strings.LastIndex(strings.ToLower(e.Message), word)
+	if i < 0 {
+		return "", false
+	}
+	rest := e.Message[i+len(word):]
+	// Only the name: Daraja's message may go on after it.
+	end := strings.IndexFunc(rest, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.')
+	})
+	if end >= 0 {
+		rest = rest[:end]
+	}
+	rest = strings.TrimRight(rest, ".")
+	return rest, rest != ""
 }
 
 // IsThrottled reports whether Daraja refused the call for the rate of calls:

@@ -108,3 +108,95 @@ func TestPaymentError_OutcomeUnknown(t *testing.T) {
 		t.Error("a nil PaymentError reports an unknown outcome")
 	}
 }
+
+// TestDarajaAnswerPredicates sends Daraja's real error bodies through Push or
+// Query, so each predicate is tested on the error the client really returns.
+func TestDarajaAnswerPredicates(t *testing.T) {
+	type want struct {
+		checkoutUnknown, wrongCredentials, merchantUnknown bool
+		field                                              string // "" = InvalidField reports nothing
+	}
+	daraja := func(code, msg string) string {
+		return `{"requestId":"16813-15-1","errorCode":"` + code + `","errorMessage":"` + msg + `"}`
+	}
+	tests := []struct {
+		name   string
+		query  bool // else push
+		status int
+		body   string
+		want   want
+	}{
+		{"InvalidCheckoutRequestIDIsUnknownCheckout", true, 400, daraja("400.002.02", "Bad Request - Invalid CheckoutRequestID"),
+			want{checkoutUnknown: true, field: "CheckoutRequestID"}},
+		{"TransactionDoesNotExistIsUnknownCheckout", true, 500, daraja("500.001.1001", "The transaction does not Exist"),
+			want{checkoutUnknown: true}},
+		{"WrongCredentialsOnQuery", true, 500, daraja("500.001.1001", "Wrong credentials"), want{wrongCredentials: true}},
+		{"WrongCredentialsOnPush", false, 500, daraja("500.001.1001", "Wrong credentials"), want{wrongCredentials: true}},
+		{"MerchantValidateWrongCredentials", false, 500, daraja("500.001.1001", "[MerchantValidate] - Wrong credentials"), want{wrongCredentials: true}},
+		{"WrongCredentialsAnyCase", false, 500, daraja("500.001.1001", "WRONG CREDENTIALS"), want{wrongCredentials: true}},
+		{"MerchantDoesNotExist", false, 500, daraja("500.001.1001", "Merchant does not exist"), want{merchantUnknown: true}},
+		{"InvalidPhoneNumber", false, 400, daraja("400.002.02", "Bad Request - Invalid PhoneNumber"), want{field: "PhoneNumber"}},
+		{"InvalidAmount", false, 400, daraja("400.002.02", "Bad Request - Invalid Amount"), want{field: "Amount"}},
+		{"InvalidCallBackURL", false, 400, daraja("400.002.02", "Bad Request - Invalid CallBackURL"), want{field: "CallBackURL"}},
+		{"InvalidTimestamp", false, 400, daraja("400.002.02", "Bad Request - Invalid Timestamp"), want{field: "Timestamp"}},
+		{"InvalidBusinessShortCode", false, 400, daraja("400.002.02", "Bad Request - Invalid BusinessShortCode"), want{field: "BusinessShortCode"}},
+		{"InvalidRemarks", false, 400, daraja("400.002.02", "Bad Request - Invalid Remarks"), want{field: "Remarks"}},
+		{"InvalidFieldWithTrailingText", false, 400, daraja("400.002.02", "Bad Request - Invalid PartyA."), want{field: "PartyA"}},
+		{"BadRequestNamingNoField", false, 400, daraja("400.002.02", "Bad Request"), want{}},
+		{"InvalidRequestPayloadIsNoField", false, 400, daraja("400.002.05", "Invalid Request Payload"), want{}},
+		{"InvalidAccessTokenIsNoField", false, 404, daraja("404.001.03", "Invalid Access Token"), want{}},
+		{"SubscriberLockedIsNoneOfThem", false, 500, daraja("500.001.1001", "Unable to lock subscriber, a transaction is already in process for the current subscriber"), want{}},
+		{"SpikeArrestIsNoneOfThem", true, 500, daraja("500.003.02", "Error Occurred: Spike Arrest Violation"), want{}},
+		{"InvalidCheckoutOnAnotherCodeIsNotUnknown", true, 500, daraja("500.001.1001", "Invalid CheckoutRequestID"), want{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDaraja(t)
+			c := mustNew(t, testConfig(f.URL))
+			var err error
+			if tc.query {
+				f.onQuery(answer(tc.status, tc.body))
+				_, err = c.Query(testCtx(t), testCheckout)
+			} else {
+				f.onPush(answer(tc.status, tc.body))
+				_, err = c.Push(testCtx(t), validPush())
+			}
+			if err == nil {
+				t.Fatal("the call succeeded, want Daraja's error")
+			}
+			err = fmt.Errorf("bot: %w", err) // callers wrap
+			if got := mpesa.IsCheckoutUnknown(err); got != tc.want.checkoutUnknown {
+				t.Errorf("IsCheckoutUnknown = %v", got)
+			}
+			if got := mpesa.IsWrongCredentials(err); got != tc.want.wrongCredentials {
+				t.Errorf("IsWrongCredentials = %v", got)
+			}
+			if got := mpesa.IsMerchantUnknown(err); got != tc.want.merchantUnknown {
+				t.Errorf("IsMerchantUnknown = %v", got)
+			}
+			field, ok := mpesa.InvalidField(err)
+			if field != tc.want.field || ok != (tc.want.field != "") {
+				t.Errorf("InvalidField = %q, %v; want %q", field, ok, tc.want.field)
+			}
+			if mpesa.IsPending(err) {
+				t.Errorf("IsPending is true for %s", tc.body)
+			}
+		})
+	}
+}
+
+func TestDarajaAnswerPredicates_NotDarajaErrors(t *testing.T) {
+	for _, err := range []error{
+		nil,
+		errors.New("500.001.1001 Wrong credentials"),
+		errors.New("400.002.02 Bad Request - Invalid CheckoutRequestID"),
+		&mpesa.PaymentError{Base: &mpesa.Error{Op: "stkpush", Message: "could not connect to Daraja; request not sent", Err: errors.New("Merchant does not exist")}},
+	} {
+		if mpesa.IsCheckoutUnknown(err) || mpesa.IsWrongCredentials(err) || mpesa.IsMerchantUnknown(err) {
+			t.Errorf("%v matched a Daraja answer predicate", err)
+		}
+		if f, ok := mpesa.InvalidField(err); ok || f != "" {
+			t.Errorf("%v: InvalidField = %q, %v", err, f, ok)
+		}
+	}
+}

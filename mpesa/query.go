@@ -92,12 +92,18 @@ func (c *Client) Query(ctx context.Context, checkoutRequestID string) (*QueryRes
 		res, e := c.readQueryAnswer(a, red, checkoutRequestID)
 		if e == nil {
 			level := slog.LevelInfo
-			if !res.Pending && LookupResult(res.ResultCode).Outcome == OutcomeUnknown {
-				level = slog.LevelWarn // a code missing from the table: worth a look
-			}
-			c.log.LogAttrs(ctx, level, "mpesa: stk query answered", slog.String("checkout_request_id", checkoutRequestID),
+			attrs := []slog.Attr{slog.String("checkout_request_id", checkoutRequestID),
 				slog.Bool("pending", res.Pending), slog.String("result_code", res.ResultCode),
-				slog.String("outcome", res.Outcome().String()))
+				slog.String("outcome", res.Outcome().String())}
+			if rc := LookupResult(res.ResultCode); !res.Pending && (rc.Outcome == OutcomeUnknown || rc.Hint != "") {
+				// A code missing from the table, or one the merchant can
+				// fix: worth a look.
+				level = slog.LevelWarn
+				if rc.Hint != "" {
+					attrs = append(attrs, slog.String("hint", rc.Hint))
+				}
+			}
+			c.log.LogAttrs(ctx, level, "mpesa: stk query answered", attrs...)
 			return res, nil
 		}
 		if isInvalidTokenCode(e.Code) && tokenTry == 0 {

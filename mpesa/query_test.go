@@ -57,7 +57,8 @@ func TestQuery(t *testing.T) {
 		{"ReturnsPaid", "0", mpesa.OutcomePaid},
 		{"ReturnsCancelled", "1032", mpesa.OutcomeCancelled},
 		{"ReturnsTimedOut", "1037", mpesa.OutcomeTimedOut},
-		{"ReturnsUnknownCodeAsUnknown", "SFC_IC0003", mpesa.OutcomeUnknown},
+		{"ReturnsOperatorDoesNotExistAsFailed", "SFC_IC0003", mpesa.OutcomeFailed},
+		{"ReturnsUnknownCodeAsUnknown", "E9999", mpesa.OutcomeUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeDaraja(t)
@@ -362,4 +363,46 @@ func TestQuery_Refusals(t *testing.T) {
 			t.Fatalf("Query = %+v, %v; want a non-pending error", res, err)
 		}
 	})
+}
+
+// TestQuery_LogLevelOfAnAnswer logs at warn the answers someone should look
+// at: codes the table lacks, and codes the merchant can fix (with the hint).
+func TestQuery_LogLevelOfAnAnswer(t *testing.T) {
+	tests := []struct {
+		name, code, level string
+		hint              bool
+	}{
+		{"PaidIsInfo", "0", "INFO", false},
+		{"CancelledIsInfo", "1032", "INFO", false},
+		{"UnknownCodeIsWarn", "E9999", "WARN", false},
+		{"MerchantSideCodeIsWarnWithHint", "SFC_IC0003", "WARN", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeDaraja(t)
+			f.onQuery(answer(200, finalAnswer(tc.code, "whatever")))
+			var buf syncBuffer
+			cfg := testConfig(f.URL)
+			cfg.Logger = debugLogger(&buf)
+			if _, err := mustNew(t, cfg).Query(testCtx(t), testCheckout); err != nil {
+				t.Fatal(err)
+			}
+			var line map[string]any
+			for l := range strings.Lines(buf.String()) {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "mpesa: stk query answered" {
+					line = m
+				}
+			}
+			if line == nil {
+				t.Fatalf("no answer line in the log:\n%s", buf.String())
+			}
+			if line["level"] != tc.level {
+				t.Errorf("level %v, want %s", line["level"], tc.level)
+			}
+			if _, ok := line["hint"]; ok != tc.hint {
+				t.Errorf("hint logged: %v, want %v (%v)", ok, tc.hint, line)
+			}
+		})
+	}
 }

@@ -103,7 +103,6 @@ func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins 
 		PollInitialDelay:  cfg.PollInitialDelay,
 		PollInterval:      cfg.PollInterval,
 		PollTimeout:       cfg.PollTimeout,
-		CallbackWait:      cfg.CallbackWait,
 		SendRateGlobal:    unlimitedIfZeroRate(cfg.SendRateGlobal),
 		SendRatePerChat:   unlimitedIfZeroRate(cfg.SendRatePerChat),
 		MpesaRate:         unlimitedIfZeroRate(cfg.MpesaRate),

@@ -155,11 +155,9 @@ func simulatorEnv(t testing.TB, tg *telegramtest.Server) vars {
 		"TELEGRAM_API_ENDPOINT": tg.Endpoint(),
 		"DB_PATH":               filepath.Join(t.TempDir(), "data", "bot.db"),
 		"SIMULATOR_DELAY":       "50ms",
-		// In the simulator environment callbacks are on, so the first query
-		// waits CALLBACK_WAIT: an hour means only a callback can settle a
-		// payment within a test.
-		"CALLBACK_WAIT":      "1h",
-		"POLL_INITIAL_DELAY": "100ms",
+		// The first query waits POLL_INITIAL_DELAY: an hour means only a
+		// callback can settle a payment within a test.
+		"POLL_INITIAL_DELAY": "1h",
 		"POLL_INTERVAL":      "100ms",
 		"POLL_TIMEOUT":       "20s",
 		"SEND_RATE_PER_CHAT": "0",

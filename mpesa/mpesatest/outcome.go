@@ -25,7 +25,7 @@ type Outcome struct {
 	Reject *Fault
 }
 
-// resultDescriptions are the ResultDesc texts Daraja sends (reference/daraja.md).
+// resultDescriptions are the ResultDesc texts Daraja sends, misspellings included.
 var resultDescriptions = map[string]string{
 	"0":          "The service request is processed successfully.",
 	"1":          "The balance is insufficient for the transaction",
