@@ -39,19 +39,31 @@
 //     can't initiate conversation with a user" for a user seen only in a
 //     group): chats become known through injected updates or AddChat.
 //   - A blocked chat answers 403 "Forbidden: bot was blocked by the user".
+//   - A group upgraded to a supergroup (MigrateChat, SendMigration) answers
+//     every write to its old ID — sendMessage, editMessageText,
+//     sendChatAction — with 400 "Bad Request: group chat was upgraded to a
+//     supergroup chat" and parameters.migrate_to_chat_id, which the library
+//     reads as (*tgbotapi.Error).MigrateToChatID; the new ID takes messages.
 //
 // # Injecting updates
 //
 // SendText, SendEdited, SendPhoto, SendSticker, SendCallbackQuery,
-// SendInlineCallbackQuery and SendBlocked build updates shaped like real
-// ones (see shared/reference/telegram-updates.md); AddRaw takes any update
-// JSON. Update IDs increase globally from 100000001, message IDs per chat.
+// SendInlineCallbackQuery, SendBlocked and SendMigration build updates
+// shaped like the real ones, field for field; AddRaw takes any update JSON.
+// Update IDs increase globally from 100000001, message IDs per chat. User,
+// PrivateChat, GroupChat (a supergroup) and BasicGroupChat (a basic group,
+// the kind that can be upgraded) build their arguments. SendMigration
+// delivers the two service messages of an upgrade — migrate_to_chat_id in
+// the old group, then migrate_from_chat_id in the supergroup — and migrates
+// the chat, as SendBlocked blocks it.
 //
 // # Faults
 //
 // FailNext scripts error answers (429 with parameters.retry_after, 409,
 // 500, an HTML 502 page, …), SetDown answers every request with an HTML 502,
-// BlockChat makes a chat answer 403, SetWebhook makes getUpdates answer 409.
+// BlockChat makes a chat answer 403, MigrateChat makes a group answer 400
+// with migrate_to_chat_id (without injecting updates), SetWebhook makes
+// getUpdates answer 409.
 //
 // # Inspecting
 //
@@ -60,5 +72,9 @@
 // Unconfirmed and Delivered the update queue.
 //
 // Every method is safe for concurrent use; Close wakes held long polls and
-// WaitSent and stops the server. Only tb.go imports testing.
+// WaitSent and stops the server.
+//
+// The package does not import testing, because the release binary links it
+// for `mpesa-bot demo`: NewServer takes a TB, which *testing.T and
+// *testing.B satisfy.
 package telegramtest

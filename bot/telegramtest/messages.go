@@ -79,7 +79,7 @@ func (s *Server) WaitSent(ctx context.Context, match func(Sent) bool) (Sent, err
 	}
 }
 
-// target checks that the bot may write to the chat named by chat_id.
+// targetLocked checks that the bot may write to the chat named by chat_id.
 func (s *Server) targetLocked(p url.Values) (*chatState, *apiError) {
 	raw := strings.TrimSpace(p.Get("chat_id"))
 	if raw == "" {
@@ -88,6 +88,13 @@ func (s *Server) targetLocked(p url.Values) (*chatState, *apiError) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		return nil, badRequest("chat not found") // an @username the fake does not know
+	}
+	// Checked first: Telegram deactivates the old group, so it answers this
+	// whether or not the bot ever saw the group, and whatever else is wrong.
+	if to, ok := s.migrated[id]; ok {
+		e := badRequest("group chat was upgraded to a supergroup chat")
+		e.migrateTo = to
+		return nil, e
 	}
 	cs := s.chats[id]
 	if cs == nil {

@@ -71,6 +71,7 @@ type Server struct {
 	down           bool
 	faults         map[string][]Fault
 	blocked        map[int64]bool
+	migrated       map[int64]int64 // basic group → the supergroup it became
 	chats          map[int64]*chatState
 	users          map[int64]bool // users seen in updates
 	callbacks      map[string]bool
@@ -128,6 +129,7 @@ func Start(opts Options) (*Server, error) {
 		pollerChanged:  make(chan struct{}),
 		faults:         map[string][]Fault{},
 		blocked:        map[int64]bool{},
+		migrated:       map[int64]int64{},
 		chats:          map[int64]*chatState{},
 		users:          map[int64]bool{},
 		callbacks:      map[string]bool{},
@@ -213,6 +215,7 @@ type apiError struct {
 	code        int
 	description string
 	retryAfter  int
+	migrateTo   int64 // parameters.migrate_to_chat_id
 	html        bool
 }
 
@@ -362,7 +365,8 @@ func writeAnswer(w http.ResponseWriter, result any, e *apiError) {
 		return
 	}
 	type parameters struct {
-		RetryAfter int `json:"retry_after,omitempty"`
+		MigrateToChatID int64 `json:"migrate_to_chat_id,omitempty"`
+		RetryAfter      int   `json:"retry_after,omitempty"`
 	}
 	type envelope struct {
 		OK          bool        `json:"ok"`
@@ -375,8 +379,8 @@ func writeAnswer(w http.ResponseWriter, result any, e *apiError) {
 	status := http.StatusOK
 	if e != nil {
 		body = envelope{ErrorCode: e.code, Description: e.description}
-		if e.retryAfter > 0 {
-			body.Parameters = &parameters{RetryAfter: e.retryAfter}
+		if e.retryAfter > 0 || e.migrateTo != 0 {
+			body.Parameters = &parameters{MigrateToChatID: e.migrateTo, RetryAfter: e.retryAfter}
 		}
 		status = e.status
 	}

@@ -81,6 +81,9 @@ type wireMessage struct {
 	Caption         string          `json:"caption,omitempty"`
 	CaptionEntities []wireEntity    `json:"caption_entities,omitempty"`
 	ReplyMarkup     json.RawMessage `json:"reply_markup,omitempty"`
+	// Service messages of a group's upgrade to a supergroup.
+	MigrateToChatID   int64 `json:"migrate_to_chat_id,omitempty"`
+	MigrateFromChatID int64 `json:"migrate_from_chat_id,omitempty"`
 }
 
 type wireCallbackQuery struct {
@@ -151,12 +154,24 @@ func PrivateChat(u tgbotapi.User) *tgbotapi.Chat {
 	return &tgbotapi.Chat{ID: u.ID, Type: "private", FirstName: u.FirstName, LastName: u.LastName, UserName: u.UserName}
 }
 
-// GroupChat builds a supergroup. Supergroup IDs are negative, -100 followed
-// by the group's number: a positive id is turned into that form
+// GroupChat builds a supergroup, the kind of group most bots meet (for a
+// basic group, see BasicGroupChat). Supergroup IDs are negative, -100
+// followed by the group's number: a positive id is turned into that form
 // (42 → -1000000000042); a negative one is kept.
 func GroupChat(id int64, title string) *tgbotapi.Chat {
 	if id > 0 {
 		id = -1_000_000_000_000 - id
 	}
 	return &tgbotapi.Chat{ID: id, Type: "supergroup", Title: title}
+}
+
+// BasicGroupChat builds a basic group ("group"), what a small group starts
+// as and the only kind that can be upgraded (see SendMigration). Its ID is
+// negative without the -100 prefix: a positive id is negated (42 → -42); a
+// negative one is kept.
+func BasicGroupChat(id int64, title string) *tgbotapi.Chat {
+	if id > 0 {
+		id = -id
+	}
+	return &tgbotapi.Chat{ID: id, Type: "group", Title: title}
 }

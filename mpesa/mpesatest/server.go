@@ -3,8 +3,16 @@ package mpesatest
 import (
 	"net/http"
 	"net/http/httptest"
-	"testing"
 )
+
+// TB is what NewServer needs of a test; *testing.T, *testing.B and
+// *testing.F satisfy it. The package declares it rather than importing
+// testing because the release binary runs the simulator itself and must
+// not link the testing package.
+type TB interface {
+	Helper()
+	Cleanup(func())
+}
 
 // Server is a Simulator served over HTTP on 127.0.0.1 for a test.
 type Server struct {
@@ -16,7 +24,7 @@ type Server struct {
 
 // NewServer starts a simulator on a loopback httptest server. Both are closed
 // when the test ends: the simulator first, so that slow answers stop.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	sim := New(opts...)
 	ts := httptest.NewServer(sim)
