@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,7 +26,7 @@ type Daraja interface {
 }
 
 // Config is everything the bot is told. Zero values take the defaults of
-// DESIGN §2 where one exists.
+// the configuration where one exists.
 type Config struct {
 	Token      string       // Bot API token; never logged
 	Endpoint   string       // Bot API endpoint format, "https://api.telegram.org/bot%s/%s" by default
@@ -40,15 +41,20 @@ type Config struct {
 	// server runs); it only changes when the watcher first queries.
 	CallbackURL      string
 	CallbacksEnabled bool
+	// CallbackAllowedIPs, when not empty, are the only senders whose
+	// callbacks are read; others get 403. TrustedProxies are the reverse
+	// proxies whose X-Forwarded-For names the sender.
+	CallbackAllowedIPs []netip.Prefix
+	TrustedProxies     []netip.Prefix
 
 	TransactionDesc   string        // TransactionDesc sent to Daraja ["Payment"]
 	MaxAmount         int64         // [250000]
 	MaxPendingPerUser int           // [3]; negative = no limit (0 in the environment)
 	PayPerUserPerHour int           // [20]; negative = no limit
-	PollInitialDelay  time.Duration // [20s]
+	PollInitialDelay  time.Duration // first STK Query after a push [60s with callbacks, 20s without]; an explicit value always wins
 	PollInterval      time.Duration // [15s], grows with backoff, capped at MaxPollInterval
 	PollTimeout       time.Duration // [5m]
-	CallbackWait      time.Duration // [60s] first query delay when callbacks are on
+	PromptLife        time.Duration // [3m] how long a phone stays held after a push whose outcome is unknown
 	SendRateGlobal    float64       // messages/s to Telegram overall [25]; negative = no limit
 	SendRatePerChat   float64       // messages/s per chat [1]; negative = no limit
 	MpesaRate         float64       // Daraja calls/s [5]; negative = no limit
@@ -112,10 +118,14 @@ func (c *Config) setDefaults() {
 	if c.MpesaRate == 0 {
 		c.MpesaRate = 5
 	}
+	if c.CallbacksEnabled {
+		// Give Daraja time to call back first, so a payment costs one call.
+		def(&c.PollInitialDelay, 60*time.Second)
+	}
 	def(&c.PollInitialDelay, 20*time.Second)
 	def(&c.PollInterval, 15*time.Second)
 	def(&c.PollTimeout, 5*time.Minute)
-	def(&c.CallbackWait, 60*time.Second)
+	def(&c.PromptLife, defaultPromptLife)
 	def(&c.LongPoll, 50*time.Second)
 	def(&c.RequestTimeout, 15*time.Second)
 	def(&c.PushTimeout, 45*time.Second)
@@ -170,15 +180,18 @@ type Bot struct {
 	tg         *telegram
 	sender     *sender
 	users      *userLimits
-	phones     *phoneHolds
 	darajaRate *rate.Limiter // nil = no limit
 	watcher    *watcher
 	notifier   *notifier
 	health     *health
 	metrics    *Metrics
 
-	admins    map[int64]bool
-	merchants map[int64]bool
+	admins       map[int64]bool
+	merchants    map[int64]bool
+	verifyMu     sync.Mutex
+	verifying    map[string]bool // payments whose contradicting "paid" is being checked with Daraja
+	merchantChat atomic.Int64    // MerchantChatID, following a move to a supergroup; 0 = no feed
+	moves        chatMoves
 
 	// acks holds the payments whose acknowledgement is being sent, so an
 	// outcome never overtakes its /pay's answer.
@@ -223,7 +236,7 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		store:      store,
 		daraja:     daraja,
 		users:      newUserLimits(cfg.PayPerUserPerHour),
-		phones:     newPhoneHolds(),
+		verifying:  make(map[string]bool),
 		darajaRate: limiter(cfg.MpesaRate),
 		health:     newHealth(),
 		metrics:    cfg.Metrics,
@@ -234,6 +247,9 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 	}
 	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)
 	b.sender = newSender(b.tg, cfg.SendRateGlobal, cfg.SendRatePerChat, b.log)
+	b.sender.migrated = b.chatMoved
+	b.merchantChat.Store(cfg.MerchantChatID)
+	b.moves.moved = make(map[int64]int64)
 	b.watcher = newWatcher(b.checkPayment, cfg.QueryWorkers)
 	b.notifier = newNotifier(b, cfg.NotifyWorkers)
 	return b, nil
@@ -362,10 +378,9 @@ func (b *Bot) resume() {
 		// the customer. If the push was on its way, it may have reached the
 		// phone: say so (a callback can still settle it); if not, say it was
 		// not sent.
-		if pushSent(p) {
-			b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup",
+		if !pushSentAt(p).IsZero() {
+			b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup", HoldUntil: b.promptExpiry(p),
 				ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
-			b.phones.hold(p.Phone, p.UpdatedAt.Add(unknownPushHold))
 			continue
 		}
 		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "startup", ResultCode: "restart",
@@ -392,7 +407,7 @@ func (b *Bot) resume() {
 	for _, p := range unnotified {
 		b.notifier.enqueue(p.ID)
 	}
-	if b.cfg.MerchantChatID != 0 {
+	if b.merchantChat.Load() != 0 {
 		unposted, err := b.store.ListUnposted()
 		if err != nil {
 			b.log.Error("resume: listing unposted payments failed", slog.Any("error", err))
@@ -404,15 +419,15 @@ func (b *Bot) resume() {
 	b.log.Info("resumed payments", slog.Int("watched", n), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", len(initiating)))
 }
 
-// pushSent reports whether the payment's push was on its way (its audit
-// trail has the event written just before the request).
-func pushSent(p storage.Payment) bool {
+// pushSentAt is when the payment's push was on its way (its audit trail has
+// the event written just before the request), or zero if it never was.
+func pushSentAt(p storage.Payment) time.Time {
 	for _, ev := range p.History {
 		if ev.Type == eventPushSent {
-			return true
+			return ev.At
 		}
 	}
-	return false
+	return time.Time{}
 }
 
 // waitDaraja takes a token from the global Daraja rate limit.

@@ -40,7 +40,7 @@ func benchCallbacks(b *testing.B, perSecond int) {
 	n := b.N
 	info := slog.LevelInfo // as in production
 	w := newWorld(b, options{noStart: true, logLevel: &info, cfg: func(c *bot.Config) {
-		c.CallbackWait = time.Hour // only callbacks settle
+		c.PollInitialDelay = time.Hour // only callbacks settle
 		c.LongPoll = time.Second
 	}})
 	chat := telegramtest.PrivateChat(customer)

@@ -18,16 +18,16 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-// longCallbackWait keeps the watcher's first query far away, so only a
+// longInitialDelay keeps the watcher's first query far away, so only a
 // callback can settle a payment while a test runs.
-func longCallbackWait(c *bot.Config) { c.CallbackWait = 10 * time.Second }
+func longInitialDelay(c *bot.Config) { c.PollInitialDelay = 10 * time.Second }
 
 // A payment the simulator calls back for is settled by the callback alone:
 // the customer hears "successful" with the amount and the M-Pesa receipt, and
 // Daraja is never asked with an STK Query.
 func TestCallbackSettlesPaymentWithoutAQuery(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, options{cfg: longCallbackWait})
+	w := newWorld(t, options{cfg: longInitialDelay})
 	p := w.pay("/pay 0712345678 1500 INV001")
 
 	out := w.awaitOutcome(p.chat.ID, p.msg, p.ack, "successful")
@@ -58,7 +58,7 @@ func TestCallbackSettlesPaymentWithoutAQuery(t *testing.T) {
 // afterwards is accepted with Daraja's expected answer.
 func TestCallbackRejections(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, options{cfg: longCallbackWait})
+	w := newWorld(t, options{cfg: longInitialDelay})
 	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{Manual: true, NoCallback: true})
 	p := w.pay("/pay 0712345678 100 INV001")
 	cbPath := w.callbackPath(p.checkoutID)
@@ -72,24 +72,29 @@ func TestCallbackRejections(t *testing.T) {
 		path   string
 		body   []byte
 		status int
+		// audited: not this payment's callback, so not believed, and one
+		// bounded audit event records it; nothing else changes.
+		audited bool
 	}{
-		{"UnknownSecretIs404", http.MethodPost, "/daraja/cb/" + strings.Repeat("0f", 20), valid, http.StatusNotFound},
-		{"MissingSecretIs404", http.MethodPost, "/daraja/cb/", valid, http.StatusNotFound},
-		{"SecretWithAnExtraSegmentIs404", http.MethodPost, cbPath + "/x", valid, http.StatusNotFound},
-		{"MalformedJSONIs400", http.MethodPost, cbPath, []byte(`{"Body":{"stkCallback":`), http.StatusBadRequest},
-		{"EmptyBodyIs400", http.MethodPost, cbPath, []byte{}, http.StatusBadRequest},
-		{"JSONThatIsNoCallbackIs400", http.MethodPost, cbPath, []byte(`{"ResultCode":0,"ResultDesc":"Accepted"}`), http.StatusBadRequest},
+		{"UnknownSecretIs404", http.MethodPost, "/daraja/cb/" + strings.Repeat("0f", 20), valid, http.StatusNotFound, false},
+		{"MissingSecretIs404", http.MethodPost, "/daraja/cb/", valid, http.StatusNotFound, false},
+		{"SecretWithAnExtraSegmentIs404", http.MethodPost, cbPath + "/x", valid, http.StatusNotFound, false},
+		{"MalformedJSONIs400", http.MethodPost, cbPath, []byte(`{"Body":{"stkCallback":`), http.StatusBadRequest, false},
+		{"EmptyBodyIs400", http.MethodPost, cbPath, []byte{}, http.StatusBadRequest, false},
+		{"JSONThatIsNoCallbackIs400", http.MethodPost, cbPath, []byte(`{"ResultCode":0,"ResultDesc":"Accepted"}`), http.StatusBadRequest, false},
 		{"CallbackWithoutResultCodeIs400", http.MethodPost, cbPath,
-			[]byte(`{"Body":{"stkCallback":{"CheckoutRequestID":"` + p.checkoutID + `","ResultDesc":"x"}}}`), http.StatusBadRequest},
-		{"BodyOver64KiBIs413", http.MethodPost, cbPath, padTo(valid, 64<<10+1), http.StatusRequestEntityTooLarge},
-		{"BodyOfExactly64KiBIsReadThenJudged", http.MethodPost, cbPath, padTo(other, 64<<10), http.StatusBadRequest},
-		{"OtherCheckoutRequestIDIs400", http.MethodPost, cbPath, other, http.StatusBadRequest},
-		{"GetIs405", http.MethodGet, cbPath, nil, http.StatusMethodNotAllowed},
-		{"PutIs405", http.MethodPut, cbPath, valid, http.StatusMethodNotAllowed},
-		{"DeleteIs405", http.MethodDelete, cbPath, nil, http.StatusMethodNotAllowed},
+			[]byte(`{"Body":{"stkCallback":{"CheckoutRequestID":"` + p.checkoutID + `","ResultDesc":"x"}}}`), http.StatusBadRequest, false},
+		{"BodyOver64KiBIs413", http.MethodPost, cbPath, padTo(valid, 64<<10+1), http.StatusRequestEntityTooLarge, false},
+		{"BodyOfExactly64KiBIsReadThenJudged", http.MethodPost, cbPath, padTo(other, 64<<10), http.StatusBadRequest, true},
+		{"OtherCheckoutRequestIDIs400", http.MethodPost, cbPath, other, http.StatusBadRequest, true},
+		{"OtherAmountIs400", http.MethodPost, cbPath, callbackBody(p.checkoutID, "0", "NLJ7RT61SV", 1), http.StatusBadRequest, true},
+		{"GetIs405", http.MethodGet, cbPath, nil, http.StatusMethodNotAllowed, false},
+		{"PutIs405", http.MethodPut, cbPath, valid, http.StatusMethodNotAllowed, false},
+		{"DeleteIs405", http.MethodDelete, cbPath, nil, http.StatusMethodNotAllowed, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			prev := w.snapshot(p.checkoutID)
 			a := w.request(c.method, c.path, c.body, "Content-Type", "application/json")
 			if a.status != c.status {
 				t.Errorf("status = %d, want %d (body %q)", a.status, c.status, a.body)
@@ -100,8 +105,18 @@ func TestCallbackRejections(t *testing.T) {
 			if a.body == acceptedAnswer {
 				t.Errorf("a refused callback was answered %s", acceptedAnswer)
 			}
-			if after := w.snapshot(p.checkoutID); after != before {
-				t.Errorf("the payment changed:\nbefore %+v\nafter  %+v", before, after)
+			after := w.snapshot(p.checkoutID)
+			if c.audited {
+				if after.Events != prev.Events+1 {
+					t.Errorf("%d audit events added, want 1", after.Events-prev.Events)
+				}
+				after.Events, after.UpdatedAt = prev.Events, prev.UpdatedAt
+			}
+			if after != prev {
+				t.Errorf("the payment changed:\nbefore %+v\nafter  %+v", prev, after)
+			}
+			if after.State != before.State || after.Receipt != before.Receipt {
+				t.Errorf("the result changed:\nbefore %+v\nafter  %+v", before, after)
 			}
 		})
 	}
@@ -135,9 +150,9 @@ func TestDuplicateAndLateCallbacksChangeNothing(t *testing.T) {
 	for _, first := range []string{"callback", "query"} {
 		t.Run("SettledBy"+first, func(t *testing.T) {
 			t.Parallel()
-			o := options{cfg: longCallbackWait}
+			o := options{cfg: longInitialDelay}
 			if first == "query" {
-				o.cfg = nil // the harness's short CallbackWait: the watcher settles it
+				o.cfg = nil // the harness's short POLL_INITIAL_DELAY: the watcher settles it
 			}
 			w := newWorld(t, o)
 			if first == "query" {
@@ -161,6 +176,18 @@ func TestDuplicateAndLateCallbacksChangeNothing(t *testing.T) {
 				t.Fatalf("settled by %q, want %q", before.SettledBy, first)
 			}
 
+			if first == "query" {
+				// A query has no receipt: the callback that follows brings it,
+				// and only that is stored.
+				a := w.post(cbPath, paid)
+				if a.status != http.StatusOK || a.body != acceptedAnswer {
+					t.Fatalf("answer = %d %q, want 200 %s", a.status, a.body, acceptedAnswer)
+				}
+				before.Receipt, before.Events = tx.Receipt, before.Events+1
+				if after := w.snapshot(p.checkoutID); after.Receipt != tx.Receipt || after.Events != before.Events {
+					t.Fatalf("after the callback: %+v, want the receipt %s added with one event", after, tx.Receipt)
+				}
+			}
 			for _, c := range []struct {
 				name     string
 				body     []byte
@@ -242,7 +269,7 @@ func TestCallbackBeforeThePushAnswerIsStored(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			hold := &holdPush{answered: make(chan *mpesa.PushResponse, 1), release: make(chan struct{})}
-			w := newWorld(t, options{cfg: longCallbackWait, wrap: func(d bot.Daraja) bot.Daraja {
+			w := newWorld(t, options{cfg: longInitialDelay, wrap: func(d bot.Daraja) bot.Daraja {
 				hold.Daraja = d
 				return hold
 			}})
@@ -364,7 +391,7 @@ func TestCallbackThenQueryAnswerSendsOneMessage(t *testing.T) {
 	w := newWorld(t, options{
 		cfg: func(c *bot.Config) {
 			c.QueryWorkers = 1 // so a later payment's query starts only once the held answer was handled
-			c.CallbackWait = 50 * time.Millisecond
+			c.PollInitialDelay = 50 * time.Millisecond
 			c.PollTimeout = time.Minute
 		},
 		wrap: func(d bot.Daraja) bot.Daraja { hq.Daraja = d; return hq },
@@ -422,7 +449,7 @@ func TestCallbackThenQueryAnswerSendsOneMessage(t *testing.T) {
 // once is accepted every time and settles the payment once, with one message.
 func TestConcurrentDuplicateCallbacksSettleOnce(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, options{cfg: longCallbackWait})
+	w := newWorld(t, options{cfg: longInitialDelay})
 	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{Manual: true, NoCallback: true})
 	p := w.pay("/pay 0712345678 100 INV001")
 	cbPath := w.callbackPath(p.checkoutID)

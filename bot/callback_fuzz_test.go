@@ -16,8 +16,9 @@ import (
 
 // FuzzCallbackHandler posts arbitrary bodies to a real payment's callback
 // URL. Whatever arrives, the receiver answers 200, 400 or 413 — never a 5xx,
-// never a panic — and 200 (with Daraja's expected body) only for a readable
-// callback that names this payment's CheckoutRequestID.
+// never a panic — and 200 (with Daraja's expected body) exactly for a
+// readable callback that is this payment's: its CheckoutRequestID and, when it
+// says "paid", its amount and phone in full.
 func FuzzCallbackHandler(f *testing.F) {
 	const checkout = "ws_CO_191220191020363925"
 	for _, seed := range [][]byte{
@@ -66,6 +67,14 @@ func FuzzCallbackHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 
+	// ours reports whether body is a callback the payment must believe.
+	ours := func(body []byte) bool {
+		cb, err := mpesa.ParseCallback(body)
+		if err != nil || cb.CheckoutRequestID != checkout {
+			return false
+		}
+		return cb.Outcome() != mpesa.OutcomePaid || (cb.Amount == 100 && cb.Phone == "254712345678")
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/daraja/cb/"+secret, bytes.NewReader(body))
 		rec := httptest.NewRecorder()
@@ -75,12 +84,11 @@ func FuzzCallbackHandler(f *testing.F) {
 			if rec.Body.String() != acceptedAnswer {
 				t.Errorf("200 with body %q, want %s", rec.Body.String(), acceptedAnswer)
 			}
-			cb, err := mpesa.ParseCallback(body)
-			if err != nil || cb.CheckoutRequestID != checkout {
-				t.Errorf("accepted a body that is not this payment's callback (%v)", err)
+			if !ours(body) {
+				t.Errorf("accepted a body that is not this payment's callback: %q", body)
 			}
 		case http.StatusBadRequest:
-			if cb, err := mpesa.ParseCallback(body); err == nil && cb.CheckoutRequestID == checkout {
+			if ours(body) {
 				t.Errorf("refused this payment's readable callback %q", body)
 			}
 		case http.StatusRequestEntityTooLarge:

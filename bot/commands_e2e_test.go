@@ -48,7 +48,7 @@ func TestPayAddressedToUsIsOurs(t *testing.T) {
 }
 
 // Refusals say what was wrong and how to do it right, for every rule of
-// DESIGN §3, and never push.
+// the chat contract, and never push.
 func TestPayRefusals(t *testing.T) {
 	cases := []struct {
 		name, text string
@@ -80,7 +80,7 @@ func TestPayRefusals(t *testing.T) {
 	}
 }
 
-// Every phone form of DESIGN §3 reaches Daraja as 2547…/2541….
+// Every accepted phone form reaches Daraja as 2547…/2541….
 func TestPayPhoneForms(t *testing.T) {
 	cases := []struct{ typed, want string }{
 		{"0712345678", "254712345678"},

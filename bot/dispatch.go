@@ -9,7 +9,7 @@ import (
 )
 
 // dispatcher runs update handlers concurrently across chats and in arrival
-// order within a chat (DESIGN §3): each chat with work has one goroutine that
+// order within a chat: each chat with work has one goroutine that
 // drains its queue. Three bounds keep it from running away: at most maxQueued
 // updates are accepted but unfinished (Submit blocks past that, which slows
 // the poll loop, which leaves updates with Telegram); at most maxRunning

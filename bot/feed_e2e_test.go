@@ -199,7 +199,7 @@ func TestMerchantFeedNeverHoldsBackPayersOutcomes(t *testing.T) {
 	hold := &holdChat{chatID: shopGroup.ID, next: transport, held: make(chan struct{}, 1024), release: make(chan struct{})}
 	w := newWorld(t, options{cfg: func(c *bot.Config) {
 		withFeed(c)
-		c.CallbackWait = 10 * time.Second
+		c.PollInitialDelay = 10 * time.Second
 		c.HTTPClient = &http.Client{Transport: hold}
 	}})
 	release := sync.OnceFunc(func() { close(hold.release) })
@@ -207,7 +207,11 @@ func TestMerchantFeedNeverHoldsBackPayersOutcomes(t *testing.T) {
 	w.tg.AddChat(shopGroup)
 
 	const payers = 8 // twice the outcome workers
-	var pays []payment
+	type payerPayment struct {
+		payment
+		phone int64
+	}
+	var pays []payerPayment
 	for i := range payers {
 		user := telegramtest.User(int64(5_000_000+i), "Payer")
 		chat := telegramtest.PrivateChat(user)
@@ -215,7 +219,8 @@ func TestMerchantFeedNeverHoldsBackPayersOutcomes(t *testing.T) {
 		w.sim.SetPhoneOutcome(phone, mpesatest.Outcome{Manual: true, NoCallback: true})
 		msg := w.say(chat, user, fmt.Sprintf("/pay 0%s 100 BUSY-%d", phone[3:], i))
 		ack := w.awaitReply(chat.ID, msg, "sent", "ws_CO_")
-		pays = append(pays, payment{chat: chat, msg: msg, ack: ack, checkoutID: checkoutID(t, ack.Plain)})
+		n, _ := strconv.ParseInt(phone, 10, 64)
+		pays = append(pays, payerPayment{payment{chat: chat, msg: msg, ack: ack, checkoutID: checkoutID(t, ack.Plain)}, n})
 	}
 	// Every customer pays at the same moment.
 	var wg sync.WaitGroup
@@ -223,7 +228,7 @@ func TestMerchantFeedNeverHoldsBackPayersOutcomes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			doRequestNoFatal(w.cb.URL+w.callbackPath(p.checkoutID), callbackBody(p.checkoutID, "0", "NLJ7RT61SV", 100))
+			doRequestNoFatal(w.cb.URL+w.callbackPath(p.checkoutID), callbackBodyFrom(p.phone, p.checkoutID, "0", "NLJ7RT61SV", 100))
 		}()
 	}
 	wg.Wait()

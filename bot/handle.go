@@ -51,6 +51,9 @@ func parseCommand(m *tgbotapi.Message) (command, bool) {
 }
 
 func (b *Bot) handleMessage(ctx context.Context, m *tgbotapi.Message) {
+	if b.handleMigration(m) {
+		return
+	}
 	if m.Chat == nil || m.From == nil || m.From.IsBot {
 		return // channel posts and other bots: not customers
 	}
@@ -115,7 +118,7 @@ func (b *Bot) handleCallbackQuery(ctx context.Context, q *tgbotapi.CallbackQuery
 	}
 }
 
-// handleMembership tracks chats that blocked the bot (DESIGN §6: stop sending
+// handleMembership tracks chats that blocked the bot (stop sending
 // to them) and those that let it back in.
 func (b *Bot) handleMembership(m *tgbotapi.ChatMemberUpdated) {
 	switch m.NewChatMember.Status {

@@ -12,6 +12,29 @@ type health struct {
 	mu          sync.Mutex
 	telegramAt  time.Time
 	telegramErr string
+
+	// The Daraja part of /readyz is checked at most once per
+	// darajaCheckEvery, one check at a time: a probe every second, or a
+	// flood of them, must not turn into token requests (with wrong
+	// credentials each one is a real request to Daraja).
+	darajaMu  sync.Mutex
+	darajaAt  time.Time
+	darajaErr error
+}
+
+// darajaCheckEvery is how often /readyz may ask Daraja for a token.
+const darajaCheckEvery = time.Minute
+
+// daraja returns the last Daraja check, running check first when the last
+// one is older than darajaCheckEvery.
+func (h *health) daraja(now time.Time, check func() error) error {
+	h.darajaMu.Lock()
+	defer h.darajaMu.Unlock()
+	if h.darajaAt.IsZero() || now.Sub(h.darajaAt) >= darajaCheckEvery {
+		h.darajaErr = check()
+		h.darajaAt = now
+	}
+	return h.darajaErr
 }
 
 func newHealth() *health { return &health{} }
@@ -61,9 +84,15 @@ func (b *Bot) CheckReady(ctx context.Context) Readiness {
 		}
 		return Readiness{Reason: reason}
 	}
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := b.daraja.Token(tctx); err != nil {
+	err := b.health.daraja(time.Now(), func() error {
+		// Not the probe's context: a check cut short by one impatient
+		// probe would be remembered for a minute.
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, err := b.daraja.Token(tctx)
+		return err
+	})
+	if err != nil {
 		return Readiness{Reason: "daraja: " + err.Error()}
 	}
 	return Readiness{Ready: true}

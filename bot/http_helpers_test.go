@@ -137,8 +137,14 @@ func redactPath(target string) string {
 }
 
 // callbackBody is a result callback shaped like Daraja's: ResultCode a number
-// when it is one, the metadata only when paid.
+// when it is one, the metadata only when paid, paid from the tests' usual
+// phone (0712345678).
 func callbackBody(checkoutID, resultCode, receipt string, amount int64) []byte {
+	return callbackBodyFrom(254712345678, checkoutID, resultCode, receipt, amount)
+}
+
+// callbackBodyFrom is callbackBody paid from phone.
+func callbackBodyFrom(phone int64, checkoutID, resultCode, receipt string, amount int64) []byte {
 	type item struct {
 		Name  string `json:"Name"`
 		Value any    `json:"Value,omitempty"`
@@ -159,7 +165,7 @@ func callbackBody(checkoutID, resultCode, receipt string, amount int64) []byte {
 			{Name: "MpesaReceiptNumber", Value: receipt},
 			{Name: "Balance"},
 			{Name: "TransactionDate", Value: 20240607123045},
-			{Name: "PhoneNumber", Value: 254712345678},
+			{Name: "PhoneNumber", Value: phone},
 		}}
 	}
 	b, err := json.Marshal(map[string]any{"Body": map[string]any{"stkCallback": cb}})

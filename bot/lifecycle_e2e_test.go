@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mpesa-bot/mpesa-bot/bot"
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
@@ -130,9 +132,13 @@ func TestInterruptedPushIsNeverRepeated(t *testing.T) {
 }
 
 // A payment without a result by POLL_TIMEOUT is stored as unknown ("not
-// confirmed"): its PIN prompt has long expired, so the phone is free again.
+// confirmed"); its phone is free again once its PIN prompt has surely
+// expired (PromptLife after the push), not before.
 func TestPollTimeoutMakesPaymentUnknownAndFreesThePhone(t *testing.T) {
-	w := newWorld(t, options{cfg: func(c *bot.Config) { c.PollTimeout = 200 * time.Millisecond }})
+	w := newWorld(t, options{cfg: func(c *bot.Config) {
+		c.PollTimeout = 200 * time.Millisecond
+		c.PromptLife = 400 * time.Millisecond
+	}})
 	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{Manual: true, NoCallback: true})
 	chat := telegramtest.PrivateChat(customer)
 	msg := w.say(chat, customer, "/pay 0712345678 10")
@@ -144,6 +150,12 @@ func TestPollTimeoutMakesPaymentUnknownAndFreesThePhone(t *testing.T) {
 	if p.State != storage.StateUnknown {
 		t.Errorf("state = %s, want unknown", p.State)
 	}
+	// The prompt may still be answered until it expires: only then is the
+	// phone free for a new /pay.
+	w.eventually("the prompt's hold to expire", func() bool {
+		until, _, err := w.store.PhoneHeldUntil("254712345678")
+		return err == nil && time.Now().After(until)
+	})
 	again := w.say(chat, customer, "/pay 0712345678 20")
 	w.awaitReply(chat.ID, again, "sent")
 }
@@ -268,8 +280,12 @@ func TestOutcomesBeyondTheQueueAreAllTold(t *testing.T) {
 // next start if not before.
 func TestPayQueuedAtShutdownIsToldNotSent(t *testing.T) {
 	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	reg := prometheus.NewRegistry()
 	w := newWorld(t, options{
-		cfg: func(c *bot.Config) { c.ShutdownTimeout = 100 * time.Millisecond },
+		cfg: func(c *bot.Config) {
+			c.ShutdownTimeout = 100 * time.Millisecond
+			c.Metrics = bot.NewMetrics(reg)
+		},
 		wrap: func(d bot.Daraja) bot.Daraja {
 			return &gatedDaraja{Daraja: d, phone: "254712345678", gate: gate, entered: entered}
 		}})
@@ -282,7 +298,12 @@ func TestPayQueuedAtShutdownIsToldNotSent(t *testing.T) {
 		t.Fatal("the push never started")
 	}
 	update, queued := w.tg.SendText(pc, customer, "/pay 0712345670 100 QUEUED") // behind the blocked /pay
-	w.eventually("the second /pay was handed to the bot", func() bool { return w.tg.Delivered(update) == 1 })
+	// Handed to a handler, not merely fetched: an update fetched but not
+	// handed over when the bot stops stays with Telegram, which delivers it
+	// again (and then it is simply a new /pay).
+	w.eventually("the second /pay was handed to a handler", func() bool {
+		return w.tg.Delivered(update) == 1 && samples(t, reg)["mpesa_bot_telegram_updates_total{}"] == 2
+	})
 	w.stop()
 	w.start()
 	w.awaitReply(pc.ID, queued, "not sent", "shutting down")

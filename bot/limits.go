@@ -3,6 +3,8 @@ package bot
 import (
 	"sync"
 	"time"
+
+	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 // userLimits enforces PAY_PER_USER_PER_HOUR as a sliding window: a user may
@@ -60,38 +62,23 @@ func (l *userLimits) sweep(now time.Time) {
 	}
 }
 
-// unknownPushHold is how long a phone stays closed to new /pay after a push
-// whose outcome is unknown: a PIN prompt expires in about a minute and a
-// half, and the chat was told not to send it again for a few minutes.
-const unknownPushHold = 3 * time.Minute
+// defaultPromptLife is how long a phone stays closed to new payments after a
+// push whose outcome is unknown: an M-Pesa PIN prompt expires in about a
+// minute and a half, and the chat was told not to send it again for a few
+// minutes.
+const defaultPromptLife = 3 * time.Minute
 
-// phoneHolds closes phones to new /pay for a while. The store's one-open-
-// prompt-per-phone rule covers payments waiting for a result; this covers a
-// push whose outcome is unknown (no CheckoutRequestID, so the store cannot
-// call it open), which is exactly when a second prompt is most likely.
-type phoneHolds struct {
-	mu    sync.Mutex
-	until map[string]time.Time
-}
-
-func newPhoneHolds() *phoneHolds { return &phoneHolds{until: make(map[string]time.Time)} }
-
-func (h *phoneHolds) hold(phone string, until time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if until.After(h.until[phone]) {
-		h.until[phone] = until
+// promptExpiry is when the PIN prompt of p's push has surely expired: the
+// phone is held until then whenever the push's outcome is unknown. The hold
+// is in the store, checked in the transaction that creates a payment, so it
+// survives restarts.
+func (b *Bot) promptExpiry(p storage.Payment) time.Time {
+	pushed := p.PushedAt
+	if pushed.IsZero() {
+		pushed = pushSentAt(p)
 	}
-}
-
-// held reports whether phone is closed at now, and forgets expired holds.
-func (h *phoneHolds) held(phone string, now time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for p, until := range h.until {
-		if !now.Before(until) {
-			delete(h.until, p)
-		}
+	if pushed.IsZero() {
+		pushed = p.CreatedAt
 	}
-	return now.Before(h.until[phone])
+	return pushed.Add(b.cfg.PromptLife)
 }

@@ -13,7 +13,7 @@ import (
 
 // Every text the bot sends lives here. Replies use HTML parse mode; anything a
 // user typed, and anything Daraja sent, goes through esc. The key words of
-// DESIGN §3 ("successful", "cancelled", "timed out", "insufficient", "PIN",
+// the chat contract ("successful", "cancelled", "timed out", "insufficient", "PIN",
 // "another", "failed", "not sent", "not confirmed") are part of the contract:
 // tests and people search for them.
 
@@ -100,7 +100,7 @@ func ackText(p storage.Payment) string {
 // duplicateText answers a /pay that Telegram delivered again: the payment
 // already exists and no second prompt is sent.
 func duplicateText(p storage.Payment) string {
-	return "This request was already received; no second PIN prompt was sent.\n" + paymentSummary(p, false)
+	return "This request was already received; no second PIN prompt was sent.\n" + paymentSummary(p, withReceipt)
 }
 
 // outcomeText is the message that tells the chat how a payment ended.
@@ -113,6 +113,10 @@ func outcomeText(p storage.Payment, callbacks bool) string {
 	switch p.State {
 	case storage.StateSucceeded:
 		s := fmt.Sprintf("✅ Payment successful: %s from %s, ref %s.", amt, who, ref)
+		if p.Corrected {
+			s = fmt.Sprintf("⚠️ Correction: payment successful after all: M-Pesa confirms %s from %s (ref %s) was paid, "+
+				"although it was reported as not paid. Do not ask the customer to pay again.", amt, who, ref)
+		}
 		if p.Receipt != "" {
 			s += fmt.Sprintf("\nM-Pesa receipt: <code>%s</code>", esc(p.Receipt))
 		}
@@ -136,7 +140,7 @@ func outcomeText(p storage.Payment, callbacks bool) string {
 			"I'll keep checking for 24 hours and post the result here; check any time with <code>/status %s</code>.",
 			amt, who, ref, esc(p.CheckoutRequestID))
 	}
-	return paymentSummary(p, false)
+	return paymentSummary(p, withReceipt)
 }
 
 func failedText(p storage.Payment, amt, who, ref string) string {
@@ -160,17 +164,6 @@ func failedText(p storage.Payment, amt, who, ref string) string {
 	return fmt.Sprintf("❌ Payment failed (code <code>%s</code>): %s. %s, %s, ref %s.", esc(p.ResultCode), esc(desc), amt, who, ref)
 }
 
-// paidAfterAllText warns that M-Pesa reported a payment paid after the chat
-// was told it failed: the customer was charged.
-func paidAfterAllText(p storage.Payment, receipt string) string {
-	s := fmt.Sprintf("⚠️ Correction: M-Pesa now reports %s from %s (ref <code>%s</code>) as PAID", esc(kes(p.Amount)),
-		esc(mpesa.MaskPhone(p.Phone)), esc(p.Reference))
-	if receipt != "" {
-		s += fmt.Sprintf(", receipt <code>%s</code>", esc(receipt))
-	}
-	return s + fmt.Sprintf(", after reporting it as %s. Check the M-Pesa statement before asking the customer to pay again.", esc(stateWords(p)))
-}
-
 // stateWords describes a payment's state in a /status line.
 func stateWords(p storage.Payment) string {
 	switch p.State {
@@ -179,6 +172,9 @@ func stateWords(p storage.Payment) string {
 	case storage.StatePending:
 		return "waiting for the customer's PIN"
 	case storage.StateSucceeded:
+		if p.Corrected {
+			return "successful (corrected: M-Pesa confirmed it after reporting a failure)"
+		}
 		return "successful"
 	case storage.StateFailed:
 		rc := mpesa.LookupResult(p.ResultCode)
@@ -203,19 +199,30 @@ func stateWords(p storage.Payment) string {
 	return string(p.State)
 }
 
-// paymentSummary is one payment as /status shows it; withHistory adds the
-// audit trail (merchants and admins).
-func paymentSummary(p storage.Payment, withHistory bool) string {
+// detail is how much of a payment /status shows.
+type detail int
+
+const (
+	summaryOnly detail = iota // state, amount, masked phone: someone else's payment in a group
+	withReceipt               // plus the M-Pesa receipt: the payer, or a merchant in a private chat
+	withHistory               // plus the audit trail: merchants and admins in a private chat
+)
+
+// paymentSummary is one payment as /status shows it.
+func paymentSummary(p storage.Payment, d detail) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "<b>%s</b> from %s, ref <code>%s</code>: %s.", esc(kes(p.Amount)), esc(mpesa.MaskPhone(p.Phone)), esc(p.Reference), esc(stateWords(p)))
-	if p.Receipt != "" {
+	if p.Receipt != "" && d >= withReceipt {
 		fmt.Fprintf(&b, "\nM-Pesa receipt: <code>%s</code>", esc(p.Receipt))
 	}
 	if p.CheckoutRequestID != "" {
 		fmt.Fprintf(&b, "\nCheckoutRequestID: <code>%s</code>", esc(p.CheckoutRequestID))
 	}
 	fmt.Fprintf(&b, "\nRequested %s", esc(eat(p.CreatedAt)))
-	if withHistory && len(p.History) > 0 {
+	if d >= withHistory {
+		b.WriteString(merchantHint(p))
+	}
+	if d >= withHistory && len(p.History) > 0 {
 		b.WriteString("\n\n<b>History</b>")
 		for _, ev := range p.History {
 			line := fmt.Sprintf("\n%s %s %s", eat(ev.At), ev.Source, ev.Type)
@@ -235,7 +242,7 @@ func recentText(ps []storage.Payment) string {
 	var b strings.Builder
 	b.WriteString("<b>Your recent payments</b>")
 	for _, p := range ps {
-		fmt.Fprintf(&b, "\n\n%s", paymentSummary(p, false))
+		fmt.Fprintf(&b, "\n\n%s", paymentSummary(p, withReceipt))
 	}
 	return clipMessage(b.String())
 }
@@ -268,13 +275,30 @@ func feedText(p storage.Payment) string {
 	switch p.State {
 	case storage.StateSucceeded:
 		s := fmt.Sprintf("💰 Paid %s from %s, ref <code>%s</code>", esc(kes(p.Amount)), who, esc(p.Reference))
+		if p.Corrected {
+			s = fmt.Sprintf("💰 Correction — paid after all: %s from %s, ref <code>%s</code> (reported as not paid before)", esc(kes(p.Amount)), who, esc(p.Reference))
+		}
 		if p.Receipt != "" {
 			s += fmt.Sprintf(", receipt <code>%s</code>", esc(p.Receipt))
 		}
 		return s + "."
 	default:
-		return fmt.Sprintf("✖️ Not paid: %s from %s, ref <code>%s</code> — %s.", esc(kes(p.Amount)), who, esc(p.Reference), esc(stateWords(p)))
+		s := fmt.Sprintf("✖️ Not paid: %s from %s, ref <code>%s</code> — %s.", esc(kes(p.Amount)), who, esc(p.Reference), esc(stateWords(p)))
+		return s + merchantHint(p)
 	}
+}
+
+// merchantHint is what the merchant should fix when a result code means the
+// bot is set up wrong (a till number sent as the shortcode, …), as a line of
+// its own; "" for results the customer's own action explains.
+func merchantHint(p storage.Payment) string {
+	if p.State != storage.StateFailed {
+		return ""
+	}
+	if hint := mpesa.LookupResult(p.ResultCode).Hint; hint != "" {
+		return "\n🔧 For the merchant: " + esc(hint)
+	}
+	return ""
 }
 
 // eat formats a time in Kenyan time, as M-Pesa messages do.

@@ -10,7 +10,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-// The key word of DESIGN §3 for each kind of result.
+// The key word of each kind of result, which people and scripts rely on.
 func keyWord(o mpesa.Outcome) string {
 	switch o {
 	case mpesa.OutcomePaid:
@@ -97,7 +97,7 @@ func TestSummaryFitsOneMessage(t *testing.T) {
 	for i := range 300 {
 		p.History = append(p.History, storage.Event{At: time.Now(), Source: "query", Type: "query_answered", Detail: "pending <&> " + strings.Repeat("x", i%20)})
 	}
-	text := paymentSummary(p, true)
+	text := paymentSummary(p, withHistory)
 	plain := mustParse(t, text)
 	if n := len([]rune(plain)); n > maxMessage {
 		t.Errorf("summary is %d characters", n)

@@ -19,6 +19,7 @@ type Metrics struct {
 	paymentsStarted  prometheus.Counter
 	paymentsRefused  *prometheus.CounterVec
 	paymentsSettled  *prometheus.CounterVec
+	paymentsCorrect  prometheus.Counter
 	settleSeconds    *prometheus.HistogramVec
 	notifications    *prometheus.CounterVec
 	callbacks        *prometheus.CounterVec
@@ -42,6 +43,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "/pay commands refused before any push, by reason."}, []string{"reason"}),
 		paymentsSettled: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "payments_settled_total",
 			Help: "Payments that reached a final state, by outcome and by what settled them (callback, query, push)."}, []string{"outcome", "source"}),
+		paymentsCorrect: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "payments_corrected_total",
+			Help: "Payments first settled as failed that M-Pesa then confirmed paid; each is also counted in payments_settled_total as paid with source correction."}),
 		settleSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "payment_settle_seconds",
 			Help:    "Time from the STK Push to the final result, by what delivered the result.",
 			Buckets: []float64{1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 300, 900, 3600}}, []string{"source"}),
@@ -66,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		telegramSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "telegram_request_duration_seconds",
 			Help: "Latency of Telegram Bot API calls, by method (getUpdates includes the long poll).", Buckets: prometheus.DefBuckets}, []string{"method"}),
 	}
-	reg.MustRegister(m.paymentsStarted, m.paymentsRefused, m.paymentsSettled, m.settleSeconds, m.notifications,
+	reg.MustRegister(m.paymentsStarted, m.paymentsRefused, m.paymentsSettled, m.paymentsCorrect, m.settleSeconds, m.notifications,
 		m.callbacks, m.updates, m.dropped, m.commands, m.darajaRequests, m.darajaSeconds, m.tokenFetches, m.telegramRequests, m.telegramSeconds)
 	return m
 }
@@ -128,6 +131,16 @@ func (m *Metrics) paymentSettled(p storage.Payment, source string) {
 	if !p.PushedAt.IsZero() && (source == "callback" || source == "query") {
 		m.settleSeconds.WithLabelValues(source).Observe(p.SettledAt.Sub(p.PushedAt).Seconds())
 	}
+}
+
+// paymentCorrected counts a failed payment that M-Pesa confirmed paid after
+// all: from then on it is paid wherever payments are counted.
+func (m *Metrics) paymentCorrected(p storage.Payment) {
+	if m == nil {
+		return
+	}
+	m.paymentsCorrect.Inc()
+	m.paymentsSettled.WithLabelValues(outcomeLabel(p), "correction").Inc()
 }
 
 func (m *Metrics) notification(result string) {

@@ -74,7 +74,7 @@ func TestMetricsMoveAsPaymentsSettle(t *testing.T) {
 		http:    bot.HTTPOptions{Gatherer: reg},
 		cfg: func(c *bot.Config) {
 			c.Metrics = metrics
-			c.CallbackWait = 50 * time.Millisecond
+			c.PollInitialDelay = 50 * time.Millisecond
 		},
 	})
 	// The harness's client is not instrumented: use one that is, as the
@@ -170,7 +170,7 @@ func TestMetricsMoveAsPaymentsSettle(t *testing.T) {
 	msg := w.say(blocked, stranger, "/pay 0712345670 40 GONE-1")
 	gone := checkoutID(t, w.awaitReply(blocked.ID, msg, "sent", "ws_CO_").Plain)
 	w.tg.BlockChat(blocked.ID)
-	if a := w.post(w.callbackPath(gone), callbackBody(gone, "0", "NLJ7RT61SV", 40)); a.status != http.StatusOK {
+	if a := w.post(w.callbackPath(gone), callbackBodyFrom(254712345670, gone, "0", "NLJ7RT61SV", 40)); a.status != http.StatusOK {
 		t.Fatalf("callback answered %d", a.status)
 	}
 	w.eventually("a failed notification to be counted", func() bool {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mpesa-bot/mpesa-bot/bot/internal/failpoint"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -26,7 +27,7 @@ const feedWorkers = 1
 
 func newNotifier(b *Bot, workers int) *notifier {
 	n := &notifier{outcomes: newLane(b, workers, (*lane).tellDue, b.store.ListUnnotified)}
-	if b.cfg.MerchantChatID != 0 {
+	if b.merchantChat.Load() != 0 {
 		n.feed = newLane(b, feedWorkers, (*lane).postDue, b.store.ListUnposted)
 	}
 	return n
@@ -79,7 +80,7 @@ func (n *notifier) idle() bool {
 // payment is read again, and only what is not yet marked Notified
 // (FeedPosted) is sent, so a payment queued twice is still told once. The
 // flags are set only after Telegram accepted the message; a message that could
-// not go out is tried again later, and at the next start (DESIGN §4.3).
+// not go out is tried again later, and at the next start.
 type lane struct {
 	b        *Bot
 	workers  int
@@ -323,6 +324,7 @@ func (n *lane) tell(ctx context.Context, p storage.Payment) time.Duration {
 		b.log.Warn("notify: sending the outcome failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
 		return n.backoff(p)
 	}
+	failpoint.Hit(failpoint.AfterOutcomeSent)
 	b.metrics.notification("sent")
 	if _, err := b.store.MarkNotified(p.ID, p.State); err != nil {
 		b.log.Error("notify: marking the payment notified failed", slog.String("payment_id", p.ID), slog.Any("error", err))
@@ -333,11 +335,12 @@ func (n *lane) tell(ctx context.Context, p storage.Payment) time.Duration {
 // post sends the merchant feed's line for a settled payment.
 func (n *lane) post(ctx context.Context, p storage.Payment) time.Duration {
 	b := n.b
-	_, err := b.sender.send(ctx, replyTo(b.cfg.MerchantChatID, 0, feedText(p)))
+	chat := b.merchantChat.Load()
+	_, err := b.sender.send(ctx, replyTo(chat, 0, feedText(p)))
 	if err != nil {
 		b.metrics.notification("feed_failed")
 		if errors.Is(err, ErrChatBlocked) || telegramCodeOf(err) == 400 {
-			b.log.Warn("notify: the merchant chat cannot be posted to", slog.Int64("chat_id", b.cfg.MerchantChatID), slog.Any("error", err))
+			b.log.Warn("notify: the merchant chat cannot be posted to", slog.Int64("chat_id", chat), slog.Any("error", err))
 			return 0
 		}
 		return n.backoff(p)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
 )
 
 func TestParsePay(t *testing.T) {
@@ -105,11 +107,12 @@ func TestDefaultReferenceIsStableAndFitsDaraja(t *testing.T) {
 	}
 }
 
+// A push Daraja refused for a field is told in a customer's words, never
+// with Daraja's field name or body.
 func TestRefusalReasonIsPlainWords(t *testing.T) {
-	if got := invalidField("Bad Request - Invalid PhoneNumber"); got != "PhoneNumber" {
-		t.Errorf("invalidField = %q", got)
-	}
-	if got := invalidField("x"); got != "" {
-		t.Errorf("invalidField of text without 'invalid' = %q", got)
+	code, reason := refusalReason(&mpesa.PaymentError{Base: &mpesa.Error{StatusCode: 400, Code: "400.002.02",
+		Message: "Bad Request - Invalid PhoneNumber"}})
+	if code != "400.002.02" || !strings.Contains(reason, "phone number") || strings.Contains(reason, "PhoneNumber") {
+		t.Errorf("refusalReason = %q, %q; want the code and the field in plain words", code, reason)
 	}
 }

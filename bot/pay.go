@@ -15,6 +15,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/mpesa-bot/mpesa-bot/bot/internal/failpoint"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
@@ -82,14 +83,23 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 		b.reply(ctx, m, refusal)
 		return
 	}
-	if b.phones.held(pa.phone, time.Now()) {
-		b.metrics.payRefused("phone_busy")
-		b.reply(ctx, m, phoneBusyText(pa.phone))
+	// A /pay refused for a limit and delivered again after a crash is
+	// refused again: the limit may have lifted meanwhile, but the chat was
+	// told "no", and a push now would surprise everyone.
+	if code, refused, err := b.store.Refusal(key); err != nil {
+		b.log.Error("pay: reading earlier refusals failed", slog.Any("error", err))
+		b.reply(ctx, m, internalErrorText)
+		return
+	} else if refused {
+		b.reply(ctx, m, b.refusalText(code, pa.phone, 0))
+		return
+	}
+	if until, _, err := b.store.PhoneHeldUntil(pa.phone); err == nil && time.Now().Before(until) {
+		b.refusePay(ctx, m, key, refusedPhoneBusy, b.refusalText(refusedPhoneBusy, pa.phone, 0))
 		return
 	}
 	if ok, retry := b.users.allow(m.From.ID, time.Now()); !ok {
-		b.metrics.payRefused("rate_limited")
-		b.reply(ctx, m, rateLimitedText(b.cfg.PayPerUserPerHour, retry))
+		b.refusePay(ctx, m, key, refusedRateLimited, b.refusalText(refusedRateLimited, pa.phone, retry))
 		return
 	}
 
@@ -120,12 +130,10 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 	}, limits)
 	switch {
 	case errors.Is(err, storage.ErrPhoneBusy):
-		b.metrics.payRefused("phone_busy")
-		b.reply(ctx, m, phoneBusyText(pa.phone))
+		b.refusePay(ctx, m, key, refusedPhoneBusy, b.refusalText(refusedPhoneBusy, pa.phone, 0))
 		return
 	case errors.Is(err, storage.ErrTooManyOpen):
-		b.metrics.payRefused("too_many_pending")
-		b.reply(ctx, m, tooManyOpenText(b.cfg.MaxPendingPerUser))
+		b.refusePay(ctx, m, key, refusedTooManyOpen, b.refusalText(refusedTooManyOpen, pa.phone, 0))
 		return
 	case err != nil:
 		b.log.Error("pay: storing the payment failed", slog.Any("error", err))
@@ -135,6 +143,7 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 		b.reply(ctx, m, duplicateText(p))
 		return
 	}
+	failpoint.Hit(failpoint.AfterCreate)
 	b.metrics.paymentStarted()
 	b.log.Info("payment created", slog.String("payment_id", p.ID), slog.Int64("chat_id", p.ChatID),
 		slog.String("phone", mpesa.MaskPhone(p.Phone)), slog.Int64("amount", p.Amount))
@@ -148,6 +157,36 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 	if _, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, ackText(p))); err != nil {
 		b.log.Warn("telegram: sending the acknowledgement failed", slog.String("payment_id", p.ID), slog.Any("error", err))
 	}
+}
+
+// Reason codes of a /pay refused for a limit; they are remembered per
+// message, so a redelivered /pay gets the same answer.
+const (
+	refusedPhoneBusy   = "phone_busy"
+	refusedTooManyOpen = "too_many_pending"
+	refusedRateLimited = "rate_limited"
+)
+
+// refusePay answers a /pay refused for a limit and remembers the refusal
+// under the message's key.
+func (b *Bot) refusePay(ctx context.Context, m *tgbotapi.Message, key, code, text string) {
+	b.metrics.payRefused(code)
+	if err := b.store.RecordRefusal(key, code); err != nil {
+		b.log.Error("pay: recording the refusal failed", slog.String("reason", code), slog.Any("error", err))
+	}
+	b.reply(ctx, m, text)
+}
+
+// refusalText words a limit refusal; retry is how long until the hourly
+// limit has room (0 when unknown).
+func (b *Bot) refusalText(code, phone string, retry time.Duration) string {
+	switch code {
+	case refusedPhoneBusy:
+		return phoneBusyText(phone)
+	case refusedTooManyOpen:
+		return tooManyOpenText(b.cfg.MaxPendingPerUser)
+	}
+	return rateLimitedText(b.cfg.PayPerUserPerHour, retry)
 }
 
 // push sends the STK Push once and records what came of it. It reports
@@ -173,6 +212,7 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 			ResultDesc: "the bot could not record it", Detail: "not sent: " + err.Error()})
 		return p, false
 	}
+	failpoint.Hit(failpoint.BeforePush)
 	pctx, cancel := context.WithTimeout(ctx, b.cfg.PushTimeout)
 	defer cancel()
 	resp, err := b.daraja.Push(pctx, mpesa.PushRequest{
@@ -186,8 +226,9 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 		b.pushFailed(p, err)
 		return p, false
 	}
+	failpoint.Hit(failpoint.AfterPush)
 
-	next := start.Add(b.firstQueryDelay())
+	next := start.Add(b.cfg.PollInitialDelay)
 	var rerr error
 	for _, wait := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
 		time.Sleep(wait) // a store that failed once may recover (a full disk freed); the answer is worth waiting for
@@ -206,6 +247,7 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 		p.CheckoutRequestID = resp.CheckoutRequestID
 		p.State = storage.StatePending
 	}
+	failpoint.Hit(failpoint.AfterPushStored)
 	b.log.Info("payment pushed", slog.String("payment_id", p.ID), slog.String("checkout_request_id", p.CheckoutRequestID))
 	if p.State == storage.StatePending {
 		b.watcher.schedule(p.ID, next)
@@ -213,26 +255,16 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 	return p, p.State == storage.StatePending || p.State.Final()
 }
 
-// firstQueryDelay: with callbacks on, give Daraja time to call back first so
-// a payment costs one call; otherwise start polling sooner.
-func (b *Bot) firstQueryDelay() time.Duration {
-	if b.cfg.CallbacksEnabled {
-		return b.cfg.CallbackWait
-	}
-	return b.cfg.PollInitialDelay
-}
-
 // pushFailed settles a payment whose push did not go through: rejected when
 // Daraja said no (or the request never left), unknown when it may have
-// reached the phone (DESIGN §4.2: say so honestly, never retry).
+// reached the phone (say so honestly, never retry).
 func (b *Bot) pushFailed(p storage.Payment, err error) {
 	var perr *mpesa.PaymentError
 	if errors.As(err, &perr) && perr.OutcomeUnknown() {
 		b.log.Error("pay: push outcome unknown", slog.String("payment_id", p.ID), slog.Any("error", err))
 		// The prompt may be on the phone right now: no new /pay to it
-		// until it has surely expired.
-		b.phones.hold(p.Phone, time.Now().Add(unknownPushHold))
-		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push",
+		// until it has surely expired, whatever restarts come between.
+		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push", HoldUntil: time.Now().Add(b.cfg.PromptLife),
 			ResultDesc: "M-Pesa did not answer", Detail: "push outcome unknown: " + err.Error()})
 		return
 	}
@@ -243,7 +275,8 @@ func (b *Bot) pushFailed(p storage.Payment, err error) {
 }
 
 // refusalReason maps a refused push to an error code and a reason in plain
-// words for the chat: the one table of DESIGN's "no raw Daraja body in a reply".
+// words for the chat: the one place a refused push becomes a reply, so no raw
+// Daraja body ever reaches a chat.
 func refusalReason(err error) (code, reason string) {
 	var base *mpesa.Error
 	if errors.As(err, &base) {
@@ -254,10 +287,7 @@ func refusalReason(err error) (code, reason string) {
 	}
 	var verr *mpesa.ValidationError
 	var aerr *mpesa.AuthenticationError
-	msg := ""
-	if base != nil {
-		msg = strings.ToLower(base.Message)
-	}
+	field, invalid := mpesa.InvalidField(err)
 	switch {
 	case errors.As(err, &verr):
 		return "invalid", "the " + fieldWords(verr.Field) + " was not accepted (" + verr.Reason + ")"
@@ -267,23 +297,14 @@ func refusalReason(err error) (code, reason string) {
 		return code, "another M-Pesa request is already waiting on that phone; wait a minute, then try again"
 	case mpesa.IsThrottled(err):
 		return code, "M-Pesa is busy right now; try again in a minute"
-	case base != nil && base.Code == "400.002.02":
-		return code, "M-Pesa did not accept the " + fieldWords(invalidField(base.Message))
-	case strings.Contains(msg, "wrong credentials"), strings.Contains(msg, "merchant does not exist"):
+	case invalid:
+		return code, "M-Pesa did not accept the " + fieldWords(field)
+	case mpesa.IsWrongCredentials(err), mpesa.IsMerchantUnknown(err):
 		return code, "M-Pesa did not accept the merchant's account details (the operator should check MPESA_SHORTCODE and MPESA_PASSKEY)"
 	case code != "":
 		return code, "M-Pesa refused the request (code " + code + ")"
 	}
 	return "error", "M-Pesa could not be reached"
-}
-
-// invalidField reads X from Daraja's "Bad Request - Invalid X".
-func invalidField(msg string) string {
-	i := strings.LastIndex(strings.ToLower(msg), "invalid ")
-	if i < 0 {
-		return ""
-	}
-	return strings.TrimSpace(msg[i+len("invalid "):])
 }
 
 // fieldWords names a Daraja field the way a customer would.
@@ -325,11 +346,21 @@ func (b *Bot) settleOrFail(id string, r storage.Result) (storage.Payment, bool, 
 		return p, false, nil
 	}
 	if p.State.Final() {
+		failpoint.Hit(failpoint.AfterSettle)
+	}
+	if p.State.Final() {
 		b.watcher.remove(id)
 		b.metrics.paymentSettled(p, r.Source)
 	}
-	if p.State == storage.StateFailed && mpesa.LookupResult(p.ResultCode).Outcome == mpesa.OutcomeUnknown {
-		b.log.Warn("unknown M-Pesa result code", slog.String("payment_id", id), slog.String("result_code", p.ResultCode))
+	if p.State == storage.StateFailed {
+		switch rc := mpesa.LookupResult(p.ResultCode); {
+		case rc.Outcome == mpesa.OutcomeUnknown:
+			b.log.Warn("unknown M-Pesa result code", slog.String("payment_id", id), slog.String("result_code", p.ResultCode))
+		case rc.Hint != "":
+			// Codes that mean the bot is set up wrong: the operator must act.
+			b.log.Warn("M-Pesa result code points to a configuration problem", slog.String("payment_id", id),
+				slog.String("result_code", p.ResultCode), slog.String("hint", rc.Hint))
+		}
 	}
 	b.log.Info("payment settled", slog.String("payment_id", id), slog.String("state", string(p.State)),
 		slog.String("result_code", p.ResultCode), slog.String("source", r.Source))

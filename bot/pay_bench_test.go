@@ -23,7 +23,6 @@ func benchWorld(b *testing.B) *world {
 	info := slog.LevelInfo // as in production
 	return newWorld(b, options{noStart: true, logLevel: &info, simOpts: []mpesatest.Option{mpesatest.WithResultDelay(time.Hour)},
 		cfg: func(c *bot.Config) {
-			c.CallbackWait = time.Hour
 			c.PollInitialDelay = time.Hour
 		}})
 }

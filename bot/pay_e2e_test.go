@@ -9,7 +9,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
 )
 
-// Every outcome of DESIGN §3 reaches the payer once, as a reply to the /pay,
+// Every kind of outcome reaches the payer once, as a reply to the /pay,
 // with its key word — whether the result came by callback or by STK Query.
 func TestPayOutcomes(t *testing.T) {
 	cases := []struct {
@@ -75,7 +75,7 @@ func TestPaidViaCallbackShowsReceipt(t *testing.T) {
 	}
 }
 
-// Both pending shapes of DESIGN §5 mean "wait": the watcher keeps querying
+// Both of Daraja's pending shapes mean "wait": the watcher keeps querying
 // until the final answer, and the chat hears the outcome once.
 func TestBothPendingShapesMeanWait(t *testing.T) {
 	for _, shape := range []struct {

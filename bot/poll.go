@@ -41,7 +41,7 @@ const minEmptyPoll = 250 * time.Millisecond
 // holds the long poll (or a webhook was set again), and hammering does not help.
 const conflictWait = 30 * time.Second
 
-// poll is the long-poll loop of DESIGN §6. It advances the offset past an
+// poll is the long-poll loop. It advances the offset past an
 // update only once the dispatcher owns it, and returns the offset to confirm
 // when ctx ends. Only a refused token (401) stops it early.
 func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {

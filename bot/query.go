@@ -6,14 +6,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-// nextQuery is the schedule of DESIGN §4 for one payment: the first query at
+// nextQuery is the query schedule of one payment: the first query at
 // its stored NextQueryAt, then POLL_INTERVAL growing by half each time up to a
 // minute, never past the POLL_TIMEOUT mark (the "not confirmed" message is
 // due then), then every five minutes until 24 hours after the push. It
@@ -63,8 +62,14 @@ func jitter(d time.Duration) time.Duration {
 // schedule the next check.
 func (b *Bot) checkPayment(ctx context.Context, id string) {
 	p, err := b.store.Get(id)
-	if err != nil {
-		b.log.Error("watch: reading the payment failed", slog.String("payment_id", id), slog.Any("error", err))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return
+	case err != nil:
+		// A store that failed once may answer next time: the payment stays
+		// watched rather than forgotten until the next restart.
+		b.log.Error("watch: reading the payment failed; will retry", slog.String("payment_id", id), slog.Any("error", err))
+		b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
 		return
 	}
 	if _, watched := b.nextQuery(p, time.Now()); !watched {
@@ -82,14 +87,14 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 	queries := p.Queries + 1
 	event := &storage.Event{At: time.Now(), Source: "query"}
 	switch {
-	case err != nil && unknownToDaraja(err) && time.Since(p.PushedAt) > forgetAfter:
+	case err != nil && mpesa.IsCheckoutUnknown(err) && time.Since(p.PushedAt) > forgetAfter:
 		// Daraja no longer knows the request (or never did: an in-process
 		// simulator restarted). Asking again will not change that; a
 		// callback can still settle it.
 		b.log.Warn("watch: Daraja does not know the CheckoutRequestID; no more queries",
 			slog.String("payment_id", id), slog.Any("error", err))
 		if p.State == storage.StatePending {
-			b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher",
+			b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
 				ResultDesc: "M-Pesa does not know this request", Detail: "query refused: " + err.Error()})
 		}
 		if serr := b.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
@@ -109,7 +114,9 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 
 	now := time.Now()
 	if p.State == storage.StatePending && !now.Before(p.PushedAt.Add(b.cfg.PollTimeout)) {
-		b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher",
+		// The prompt may still be on the phone (POLL_TIMEOUT can be shorter
+		// than its life): the phone stays closed until it surely expired.
+		b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
 			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + b.cfg.PollTimeout.String()})
 		p.State = storage.StateUnknown
 	}
@@ -132,20 +139,10 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 // everywhere yet.
 const forgetAfter = 2 * time.Minute
 
-// unknownToDaraja reports whether Daraja answered that it does not know the
-// CheckoutRequestID (400.002.02 "Invalid CheckoutRequestID").
-func unknownToDaraja(err error) bool {
-	var base *mpesa.Error
-	return errors.As(err, &base) && base.Code == "400.002.02" && strings.Contains(strings.ToLower(base.Message), "checkoutrequestid")
-}
-
 // settleFromQuery settles a payment on a final STK Query answer. A query
 // never has a receipt number: the callback carries it.
 func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) {
-	state := storage.StateFailed
-	if res.Outcome() == mpesa.OutcomePaid {
-		state = storage.StateSucceeded
-	}
-	b.settle(p.ID, storage.Result{State: state, Source: "query", ResultCode: res.ResultCode, ResultDesc: res.ResultDesc,
-		Detail: "STK Query ResultCode " + strconv.Quote(res.ResultCode)})
+	r := resultOf(res.Outcome(), "query", res.ResultCode, res.ResultDesc)
+	r.Detail = "STK Query ResultCode " + strconv.Quote(res.ResultCode)
+	b.settle(p.ID, r)
 }

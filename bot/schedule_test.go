@@ -15,7 +15,7 @@ func scheduleBot() *Bot {
 	return &Bot{cfg: cfg}
 }
 
-// The schedule of DESIGN §4: first query at the stored time, then the
+// The query schedule: first query at the stored time, then the
 // interval growing to a minute, never past POLL_TIMEOUT while pending, every
 // five minutes once unknown, nothing after 24 hours or once final.
 func TestNextQuery(t *testing.T) {

@@ -24,7 +24,7 @@ const (
 	idleLimiterAfter = 10 * time.Minute // per-chat limiters unused this long are dropped
 )
 
-// sender sends messages under Telegram's outbound limits (DESIGN §6): a global
+// sender sends messages under Telegram's outbound limits: a global
 // rate, a per-chat rate and, for groups, 20 a minute. It honours retry_after
 // on 429, retries outages a few times, and never retries a chat that blocked
 // the bot.
@@ -33,6 +33,9 @@ type sender struct {
 	log     *slog.Logger
 	global  *rate.Limiter // nil = no limit
 	perChat float64       // < 0 = no limit
+	// migrated is told when Telegram refuses a send because the group became
+	// a supergroup; the message then goes to the new chat. May be nil.
+	migrated func(from, to int64)
 
 	mu        sync.Mutex
 	chats     map[int64]*chatLimit
@@ -145,6 +148,15 @@ func (s *sender) deliver(ctx context.Context, msg tgbotapi.MessageConfig, patien
 		var apiErr *APIError
 		isAPI := errors.As(err, &apiErr)
 		switch {
+		case isAPI && apiErr.MigrateTo != 0 && apiErr.MigrateTo != msg.ChatID:
+			// The group was upgraded to a supergroup: the old ID is dead for
+			// good. Message IDs are per chat, so the reply target is gone too.
+			if s.migrated != nil {
+				s.migrated(msg.ChatID, apiErr.MigrateTo)
+			}
+			msg.ChatID = apiErr.MigrateTo
+			msg.ReplyToMessageID = 0
+			msg.AllowSendingWithoutReply = false
 		case isAPI && apiErr.Code == http.StatusForbidden:
 			s.block(msg.ChatID)
 			s.log.Warn("telegram: the chat blocked the bot; not sending to it", slog.Int64("chat_id", msg.ChatID))

@@ -23,9 +23,13 @@ import (
 type HTTPOptions struct {
 	Gatherer    prometheus.Gatherer // serves /metrics when set
 	BackupToken string              // enables GET /backup with "Authorization: Bearer <token>" when set
+	// CallbacksOnly leaves the operations routes (/healthz, /readyz,
+	// /metrics, /backup) out of Handler: they are served by OpsHandler on a
+	// listener of their own, away from the public callback address.
+	CallbacksOnly bool
 }
 
-// Server timeouts (DESIGN §4.5): a slow or stuck client cannot hold a
+// Server timeouts: a slow or stuck client cannot hold a
 // connection, and a callback is answered long before Daraja gives up.
 const (
 	readHeaderTimeout = 5 * time.Second
@@ -61,16 +65,31 @@ func CallbackPath(callbackURL string) (string, error) {
 	return strings.TrimRight(u.EscapedPath(), "/"), nil
 }
 
-// Handler is the bot's HTTP API: POST <callback path>/{secret}, /healthz,
-// /readyz, and optionally /metrics and /backup. Every request is logged once,
-// with the callback secret masked.
+// Handler is the bot's HTTP API: POST <callback path>/{secret} and, unless
+// opts.CallbacksOnly, the operations routes of OpsHandler. Every request is
+// logged once, with the callback secret masked.
 func (b *Bot) Handler(opts HTTPOptions) (http.Handler, error) {
 	prefix, err := CallbackPath(b.cfg.CallbackURL)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+prefix+"/{secret}", b.handleCallback)
+	mux.HandleFunc("POST "+prefix+"/{secret}", b.allowCallbacks(b.handleCallback))
+	if !opts.CallbacksOnly {
+		b.opsRoutes(mux, opts)
+	}
+	return b.accessLog(mux), nil
+}
+
+// OpsHandler serves the operations routes alone: /healthz, /readyz, and
+// optionally /metrics and /backup.
+func (b *Bot) OpsHandler(opts HTTPOptions) http.Handler {
+	mux := http.NewServeMux()
+	b.opsRoutes(mux, opts)
+	return b.accessLog(mux)
+}
+
+func (b *Bot) opsRoutes(mux *http.ServeMux, opts HTTPOptions) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -88,7 +107,6 @@ func (b *Bot) Handler(opts HTTPOptions) (http.Handler, error) {
 	if opts.BackupToken != "" {
 		mux.HandleFunc("GET /backup", b.backupHandler(opts.BackupToken))
 	}
-	return b.accessLog(mux), nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

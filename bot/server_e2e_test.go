@@ -28,7 +28,7 @@ import (
 // line per request with the route pattern in its place.
 func TestCallbackSecretIsNeverLogged(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, options{cfg: longCallbackWait})
+	w := newWorld(t, options{cfg: longInitialDelay})
 	p := w.pay("/pay 0712345678 100 INV001")
 	w.awaitOutcome(p.chat.ID, p.msg, p.ack, "successful") // the simulator's callback was accepted
 	cbURL := w.callbackURL(p.checkoutID)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The server never waits on a client forever (DESIGN §4.5): a slow or stuck
+// The server never waits on a client forever: a slow or stuck
 // one is cut off while reading the headers, the body, writing the answer or
 // idling, and a callback has its answer well before Daraja gives up.
 func TestServerHasEveryTimeout(t *testing.T) {

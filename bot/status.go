@@ -42,12 +42,21 @@ func (b *Bot) handleStatus(ctx context.Context, m *tgbotapi.Message, args []stri
 		b.reply(ctx, m, internalErrorText)
 		return
 	}
-	seeAll := b.canSeeAll(m.From.ID)
-	if p.UserID != m.From.ID && !seeAll {
+	own, seeAll := p.UserID == m.From.ID, b.canSeeAll(m.From.ID)
+	if !own && !seeAll {
 		b.reply(ctx, m, statusNotFoundText)
 		return
 	}
-	b.reply(ctx, m, paymentSummary(p, seeAll))
+	// A group is read by everyone in it: a merchant asking there gets the
+	// summary of someone else's payment, not its receipt or audit trail.
+	d := withReceipt
+	switch {
+	case seeAll && m.Chat.IsPrivate():
+		d = withHistory
+	case !own:
+		d = summaryOnly
+	}
+	b.reply(ctx, m, paymentSummary(p, d))
 }
 
 // handleEnvInfo is /envinfo: admins only, private chats only (it names the

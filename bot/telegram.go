@@ -21,6 +21,7 @@ type APIError struct {
 	Code        int           // error_code, or the HTTP status when the body was not the API's JSON
 	Description string        // description as Telegram sent it
 	RetryAfter  time.Duration // parameters.retry_after, when flood control answered
+	MigrateTo   int64         // parameters.migrate_to_chat_id: the group became this supergroup
 }
 
 func (e *APIError) Error() string {
@@ -165,7 +166,8 @@ func (t *telegram) send(ctx context.Context, c tgbotapi.Chattable) (tgbotapi.Mes
 var errUndecodedResult = errors.New("the result could not be decoded")
 
 // request calls a method whose result is true (setMyCommands, deleteWebhook,
-// answerCallbackQuery): DESIGN §6 says Request, not Send.
+// answerCallbackQuery): they answer `true`, not a Message, so they go through
+// Request, not Send.
 func (t *telegram) request(ctx context.Context, method string, c tgbotapi.Chattable) error {
 	return t.call(ctx, t.timeout, method, requestOf(c), nil)
 }
@@ -214,6 +216,7 @@ func (t *telegram) convert(method string, err error) error {
 			Code:        libErr.Code,
 			Description: redact(libErr.Message, t.token),
 			RetryAfter:  time.Duration(libErr.RetryAfter) * time.Second,
+			MigrateTo:   libErr.MigrateToChatID,
 		}
 	}
 	var apiErr *APIError

@@ -45,7 +45,11 @@ type app struct {
 	bot      *bot.Bot
 	handler  http.Handler
 	listener net.Listener // HTTP_ADDR, nil when off
-	closers  []func()
+	// With OPS_ADDR set, the operations routes are served there and the
+	// public HTTP_ADDR serves callbacks only.
+	opsHandler  http.Handler
+	opsListener net.Listener // OPS_ADDR, nil when off
+	closers     []func()
 }
 
 // assemble builds everything in dependency order; on error, what was built
@@ -89,33 +93,39 @@ func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins 
 		callbacksOn = true
 	}
 	a.bot, err = bot.New(bot.Config{
-		Token:             tg.token,
-		Endpoint:          tg.endpoint,
-		Admins:            admins,
-		Merchants:         cfg.MerchantIDs,
-		MerchantChatID:    cfg.MerchantChatID,
-		CallbackURL:       callbackURL,
-		CallbacksEnabled:  callbacksOn,
-		TransactionDesc:   cfg.TransactionDesc,
-		MaxAmount:         cfg.MaxAmount,
-		MaxPendingPerUser: unlimitedIfZero(cfg.MaxPendingPerUser),
-		PayPerUserPerHour: unlimitedIfZero(cfg.PayPerUserPerHour),
-		PollInitialDelay:  cfg.PollInitialDelay,
-		PollInterval:      cfg.PollInterval,
-		PollTimeout:       cfg.PollTimeout,
-		SendRateGlobal:    unlimitedIfZeroRate(cfg.SendRateGlobal),
-		SendRatePerChat:   unlimitedIfZeroRate(cfg.SendRatePerChat),
-		MpesaRate:         unlimitedIfZeroRate(cfg.MpesaRate),
-		Version:           version,
-		Logger:            log,
-		Metrics:           metrics,
+		Token:              tg.token,
+		Endpoint:           tg.endpoint,
+		Admins:             admins,
+		Merchants:          cfg.MerchantIDs,
+		MerchantChatID:     cfg.MerchantChatID,
+		CallbackURL:        callbackURL,
+		CallbacksEnabled:   callbacksOn,
+		CallbackAllowedIPs: cfg.CallbackAllowedIPs,
+		TrustedProxies:     cfg.TrustedProxies,
+		TransactionDesc:    cfg.TransactionDesc,
+		MaxAmount:          cfg.MaxAmount,
+		MaxPendingPerUser:  unlimitedIfZero(cfg.MaxPendingPerUser),
+		PayPerUserPerHour:  unlimitedIfZero(cfg.PayPerUserPerHour),
+		PollInitialDelay:   cfg.PollInitialDelay,
+		PollInterval:       cfg.PollInterval,
+		PollTimeout:        cfg.PollTimeout,
+		SendRateGlobal:     unlimitedIfZeroRate(cfg.SendRateGlobal),
+		SendRatePerChat:    unlimitedIfZeroRate(cfg.SendRatePerChat),
+		MpesaRate:          unlimitedIfZeroRate(cfg.MpesaRate),
+		Version:            version,
+		Logger:             log,
+		Metrics:            metrics,
 	}, a.store, a.daraja)
 	if err != nil {
 		return nil, err
 	}
-	a.handler, err = a.bot.Handler(bot.HTTPOptions{Gatherer: registry, BackupToken: cfg.BackupToken.Reveal()})
+	httpOpts := bot.HTTPOptions{Gatherer: registry, BackupToken: cfg.BackupToken.Reveal(), CallbacksOnly: cfg.OpsAddr != ""}
+	a.handler, err = a.bot.Handler(httpOpts)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.OpsAddr != "" {
+		a.opsHandler = a.bot.OpsHandler(httpOpts)
 	}
 	toBot.set(a.handler)
 
@@ -125,6 +135,13 @@ func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins 
 			return nil, fmt.Errorf("listening on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 		}
 		a.closers = append(a.closers, func() { _ = a.listener.Close() })
+	}
+	if cfg.OpsAddr != "" {
+		a.opsListener, err = net.Listen("tcp", cfg.OpsAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listening on OPS_ADDR %s: %w", cfg.OpsAddr, err)
+		}
+		a.closers = append(a.closers, func() { _ = a.opsListener.Close() })
 	}
 	return a, nil
 }
@@ -198,19 +215,28 @@ func (a *app) run(ctx context.Context) error {
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServer()
 	var wg sync.WaitGroup
-	var srvErr error
+	var srvErr, opsErr error
 	if a.listener != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			srvErr = bot.Serve(srvCtx, a.listener, a.handler, a.log)
 		}()
-		a.log.Info("http server listening", slog.String("addr", a.listener.Addr().String()))
+		a.log.Info("http server listening", slog.String("addr", a.listener.Addr().String()),
+			slog.Bool("callbacks_only", a.opsListener != nil))
+	}
+	if a.opsListener != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opsErr = bot.Serve(srvCtx, a.opsListener, a.opsHandler, a.log)
+		}()
+		a.log.Info("operations server listening", slog.String("addr", a.opsListener.Addr().String()))
 	}
 	err := a.bot.Run(ctx)
 	stopServer()
 	wg.Wait()
-	return errors.Join(err, srvErr)
+	return errors.Join(err, srvErr, opsErr)
 }
 
 // close releases everything in reverse order of creation.

@@ -25,7 +25,7 @@ func runHealthcheck(ctx context.Context, e env) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostForDial(cfg.HTTPAddr)+"/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostForDial(cfg.OpsURLAddr())+"/readyz", nil)
 	if err != nil {
 		return fail(e, "healthcheck", err)
 	}
@@ -101,12 +101,12 @@ func copyDatabase(ctx context.Context, cfg *config.Config, w io.Writer) (string,
 	if !errors.Is(err, storage.ErrLocked) {
 		return "", err
 	}
-	if cfg.HTTPAddr == "" || cfg.BackupToken.Reveal() == "" {
-		return "", errors.New("the database is in use by a running bot: set HTTP_ADDR and BACKUP_TOKEN (the same as the bot's) to back it up through the bot")
+	if cfg.OpsURLAddr() == "" || cfg.BackupToken.Reveal() == "" {
+		return "", errors.New("the database is in use by a running bot: set OPS_ADDR (or HTTP_ADDR) and BACKUP_TOKEN, the same as the bot's, to back it up through the bot")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostForDial(cfg.HTTPAddr)+"/backup", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+hostForDial(cfg.OpsURLAddr())+"/backup", nil)
 	if err != nil {
 		return "", err
 	}

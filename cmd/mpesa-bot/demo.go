@@ -41,7 +41,7 @@ func runDemo(ctx context.Context, e env) int {
 	}
 	cfg.Environment = config.Simulator
 	cfg.MpesaBaseURL = ""
-	cfg.HTTPAddr = "" // the demo opens no port
+	cfg.HTTPAddr, cfg.OpsAddr = "", "" // the demo opens no port
 	// Telegram's outbound limits protect a real chat; the fake has none, and
 	// at one message a second per chat they made a three-payment demo wait
 	// four seconds for nothing. Set in the environment, they still apply.
