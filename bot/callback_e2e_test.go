@@ -44,12 +44,9 @@ func TestCallbackSettlesPaymentWithoutAQuery(t *testing.T) {
 	if cbs := w.awaitCallbackAttempts(1); len(cbs) != 1 || cbs[0].Status != http.StatusOK {
 		t.Errorf("callback attempts = %+v, want one answered 200", cbs)
 	}
-	w.stop()
+	w.stopWantOneOutcome(p.chat.ID, p.ack, "successful")
 	if q := len(w.sim.Requests(mpesatest.EndpointQuery)); q != 0 {
 		t.Errorf("STK Queries = %d, want 0: the callback settled the payment", q)
-	}
-	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "successful"); n != 1 {
-		t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
 	}
 }
 
@@ -131,10 +128,7 @@ func TestCallbackRejections(t *testing.T) {
 		}
 		w.awaitOutcome(p.chat.ID, p.msg, p.ack, "successful", "NLJ7RT61SV", "KES 100")
 	})
-	w.stop()
-	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "successful"); n != 1 {
-		t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
-	}
+	w.stopWantOneOutcome(p.chat.ID, p.ack, "successful")
 }
 
 // padTo adds JSON whitespace to body until it is n bytes long.
@@ -216,10 +210,7 @@ func TestDuplicateAndLateCallbacksChangeNothing(t *testing.T) {
 					}
 				})
 			}
-			w.stop()
-			if n := w.countExcept(p.chat.ID, p.ack.MessageID, "successful"); n != 1 {
-				t.Errorf("%d success messages, want 1:%s", n, w.transcript())
-			}
+			w.stopWantOneOutcome(p.chat.ID, p.ack, "successful")
 			for _, word := range []string{"cancelled", "failed"} {
 				if n := w.count(p.chat.ID, word); n != 0 {
 					t.Errorf("%d messages say %q after a paid result:%s", n, word, w.transcript())
@@ -318,10 +309,7 @@ func TestCallbackBeforeThePushAnswerIsStored(t *testing.T) {
 				t.Errorf("stored %v settled by %q, receipt %q, merchant request %q; want %s by callback, receipt %q, IDs of the push answer",
 					p, p.SettledBy, p.Receipt, p.MerchantRequestID, c.state, c.receipt)
 			}
-			w.stop()
-			if n := w.countExcept(chat.ID, ack.MessageID, c.words...); n != 1 {
-				t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
-			}
+			w.stopWantOneOutcome(chat.ID, ack, c.words...)
 			if len(w.tg.SentTo(chat.ID)) != 2 {
 				t.Errorf("messages to the chat = %d, want the acknowledgement and the outcome:%s", len(w.tg.SentTo(chat.ID)), w.transcript())
 			}
@@ -436,10 +424,7 @@ func TestCallbackThenQueryAnswerSendsOneMessage(t *testing.T) {
 	if s := w.snapshot(p.checkoutID); s.State != storage.StateSucceeded || s.SettledBy != "callback" || s.Receipt != tx.Receipt {
 		t.Errorf("stored payment = %+v, want succeeded by callback with receipt %s", s, tx.Receipt)
 	}
-	w.stop()
-	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "successful"); n != 1 {
-		t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
-	}
+	w.stopWantOneOutcome(p.chat.ID, p.ack, "successful")
 	if n := len(w.tg.SentTo(p.chat.ID)); n != 2 {
 		t.Errorf("messages to the chat = %d, want the acknowledgement and one outcome:%s", n, w.transcript())
 	}
@@ -490,10 +475,7 @@ func TestConcurrentDuplicateCallbacksSettleOnce(t *testing.T) {
 	if settles != 1 {
 		t.Errorf("%d settled events in the history, want 1: %+v", settles, pay.History)
 	}
-	w.stop()
-	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "successful"); n != 1 {
-		t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
-	}
+	w.stopWantOneOutcome(p.chat.ID, p.ack, "successful")
 }
 
 // doRequestNoFatal posts body to target from any goroutine; a transport

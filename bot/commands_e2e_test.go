@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -340,10 +341,8 @@ func TestOneChatInOrder(t *testing.T) {
 	for _, s := range w.tg.SentTo(pc.ID) {
 		order = append(order, s.ReplyToMessageID)
 	}
-	for i := range ids {
-		if i >= len(order) || order[i] != ids[i] {
-			t.Fatalf("replies answer %v, want %v", order, ids)
-		}
+	if !slices.Equal(order[:min(len(order), len(ids))], ids) { // what follows the replies is not this test's concern
+		t.Fatalf("replies answer %v, want %v", order, ids)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 func update(id int) tgbotapi.Update { return tgbotapi.Update{UpdateID: id} }
@@ -110,7 +112,7 @@ func TestRedactError(t *testing.T) {
 
 func TestLibraryLoggerRedacts(t *testing.T) {
 	const token = "123456789:AAH-secret-token-value_0123456789"
-	var buf syncBuf
+	var buf testkit.SyncBuffer
 	l := LibraryLogger(newTestLogger(&buf), token)
 	l.Printf("Endpoint: %s", "https://api.telegram.org/bot"+token+"/getMe")
 	l.Println("Post", "https://api.telegram.org/bot"+token+"/getUpdates", "failed")

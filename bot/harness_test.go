@@ -1,7 +1,6 @@
 package bot_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -45,7 +44,7 @@ type world struct {
 	sim      *mpesatest.Server
 	daraja   bot.Daraja
 	dbPath   string
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 	logLevel slog.Level
 	onSend   atomic.Pointer[func(telegramtest.Sent)] // watches every accepted message
 	cfg      bot.Config
@@ -70,7 +69,7 @@ type options struct {
 
 func newWorld(t testing.TB, o options) *world {
 	t.Helper()
-	w := &world{t: t, logs: &syncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db"), http: o.http, logLevel: slog.LevelDebug}
+	w := &world{t: t, logs: &testkit.SyncBuffer{}, dbPath: filepath.Join(t.TempDir(), "bot.db"), http: o.http, logLevel: slog.LevelDebug}
 	if o.logLevel != nil {
 		w.logLevel = *o.logLevel
 	}
@@ -196,15 +195,8 @@ func (w *world) startExpectingStop(want error) {
 // state that no message signals (a refused send, a stored flag).
 func (w *world) eventually(what string, cond func() bool) {
 	w.t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(waitLimit)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			w.t.Fatalf("gave up waiting: %s\nmessages: %s\nlog:\n%s", what, w.transcript(), w.logs.String())
-		}
+	if !testkit.Poll(waitLimit, cond) {
+		w.t.Fatalf("gave up waiting: %s\nmessages: %s\nlog:\n%s", what, w.transcript(), w.logs.String())
 	}
 }
 
@@ -303,6 +295,17 @@ func (w *world) countExcept(chatID int64, except int, words ...string) int {
 	return n
 }
 
+// stopWantOneOutcome stops the bot, so that nothing is still on its way to
+// the chat, then checks that the payment acknowledged by ack was told exactly
+// once: one message to chatID besides ack contains every one of words.
+func (w *world) stopWantOneOutcome(chatID int64, ack telegramtest.Sent, words ...string) {
+	w.t.Helper()
+	w.stop()
+	if n := w.countExcept(chatID, ack.MessageID, words...); n != 1 {
+		w.t.Errorf("%d outcome messages contain %q, want 1:%s", n, words, w.transcript())
+	}
+}
+
 func (w *world) transcript() string {
 	var b strings.Builder
 	for _, s := range w.tg.Sent() {
@@ -350,22 +353,4 @@ func containsAll(s string, words ...string) bool {
 		}
 	}
 	return true
-}
-
-// syncBuffer is a bytes.Buffer safe for the bot's many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -221,21 +221,6 @@ func (w *world) accessLog() []accessLine {
 	return out
 }
 
-// waitFor polls cond on a ticker until it holds or waitLimit passes, for
-// tests without a world (whose eventually does the same, with a transcript).
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // awaitNotified waits until the store records that the chat was told about
 // the payment's current state: the last write of a settled payment, after
 // which nothing should change it.

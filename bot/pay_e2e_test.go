@@ -47,10 +47,7 @@ func TestPayOutcomes(t *testing.T) {
 					if out.MessageID < ack.MessageID {
 						t.Errorf("outcome arrived before the acknowledgement")
 					}
-					w.stop()
-					if n := w.countExcept(chat.ID, ack.MessageID, c.words...); n != 1 {
-						t.Errorf("%d messages contain %q, want exactly 1:%s", n, c.words, w.transcript())
-					}
+					w.stopWantOneOutcome(chat.ID, ack, c.words...)
 					if w.pushes() != 1 {
 						t.Errorf("pushes = %d, want 1", w.pushes())
 					}

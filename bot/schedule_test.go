@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -131,10 +132,8 @@ func TestWatcherRunsDuePaymentsInOrder(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	want := []string{"early", "moved", "late"}
-	for i := range want {
-		if order[i] != want[i] {
-			t.Fatalf("order %v, want %v", order, want)
-		}
+	if !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
 	}
 	if w.len() != 0 {
 		t.Errorf("%d payments still watched", w.len())

@@ -20,6 +20,7 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/bot"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -315,7 +316,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 
 	cancel()
-	waitFor(t, "the listener to close", func() bool {
+	testkit.WaitUntil(t, "the listener to close", waitLimit, func() bool {
 		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
 		if err != nil {
 			return true

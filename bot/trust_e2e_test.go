@@ -251,13 +251,7 @@ func TestReceiptOfACallbackAfterTheQueryIsKept(t *testing.T) {
 	}
 	status := w.say(p.chat, customer, "/status "+p.checkoutID)
 	w.awaitReply(p.chat.ID, status, "successful", tx.Receipt)
-	w.stop()
-	if n := w.countExcept(p.chat.ID, status, "successful"); n != 2 { // the outcome and nothing more (the ack has no "successful")
-		t.Logf("transcript:%s", w.transcript())
-	}
-	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "payment successful"); n != 1 {
-		t.Errorf("%d outcome messages, want 1:%s", n, w.transcript())
-	}
+	w.stopWantOneOutcome(p.chat.ID, p.ack, "payment successful")
 }
 
 // A push whose answer was lost (it reached Daraja; the connection was cut)

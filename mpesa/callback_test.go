@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 // Callback bodies as Daraja sends them, odd ones included.
@@ -170,7 +171,7 @@ func TestCallback_LogValueMasksThePhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	debugLogger(&buf).Info("callback", "cb", cb)
 	if strings.Contains(buf.String(), "254708374149") || !strings.Contains(buf.String(), "*********149") {
 		t.Fatalf("log %s: want the phone masked", buf.String())

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 func TestBaseURLFor(t *testing.T) {
@@ -128,7 +129,7 @@ func TestNew(t *testing.T) {
 func TestSecretsNeverPrinted(t *testing.T) {
 	cfg := testConfig(mpesa.SandboxBaseURL)
 	c := mustNew(t, cfg)
-	var logged syncBuffer
+	var logged testkit.SyncBuffer
 	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "cfg", cfg, "client", c)
 	info := c.EnvironmentInfo()
 	for name, s := range map[string]string{

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 // TestLogs_NeverShowSecrets runs the token, push and query paths, good and
@@ -24,7 +25,7 @@ func TestLogs_NeverShowSecrets(t *testing.T) {
 	}
 	for name, newHandler := range handlers {
 		t.Run(name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			logger := slog.New(newHandler(&logs))
 			f := newFakeDaraja(t)
 			cfg := testConfig(f.URL)

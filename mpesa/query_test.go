@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 const (
@@ -381,7 +382,7 @@ func TestQuery_LogLevelOfAnAnswer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeDaraja(t)
 			f.onQuery(answer(200, finalAnswer(tc.code, "whatever")))
-			var buf syncBuffer
+			var buf testkit.SyncBuffer
 			cfg := testConfig(f.URL)
 			cfg.Logger = debugLogger(&buf)
 			if _, err := mustNew(t, cfg).Query(testCtx(t), testCheckout); err != nil {

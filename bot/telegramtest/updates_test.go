@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,18 +81,6 @@ func ids(ups []tgbotapi.Update) []int {
 	return out
 }
 
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // waitHeld waits until a getUpdates is held (held) or none is (!held).
 func waitHeld(t testing.TB, srv *Server, held bool) {
 	t.Helper()
@@ -112,19 +101,19 @@ func TestGetUpdates_OffsetConfirms(t *testing.T) {
 		t.Fatalf("update ids %d %d %d, want consecutive from 100000001", a, b, c)
 	}
 
-	if got := ids(getUpdates(t, srv, nil)); !equalInts(got, []int{a, b, c}) {
+	if got := ids(getUpdates(t, srv, nil)); !slices.Equal(got, []int{a, b, c}) {
 		t.Fatalf("no offset: got %v", got)
 	}
 	if srv.Unconfirmed() != 3 {
 		t.Errorf("returning is not confirming: Unconfirmed() = %d, want 3", srv.Unconfirmed())
 	}
-	if got := ids(getUpdates(t, srv, url.Values{"offset": {itoa(b)}})); !equalInts(got, []int{b, c}) {
+	if got := ids(getUpdates(t, srv, url.Values{"offset": {itoa(b)}})); !slices.Equal(got, []int{b, c}) {
 		t.Fatalf("offset %d: got %v", b, got)
 	}
 	if srv.Offset() != b || srv.Unconfirmed() != 2 {
 		t.Errorf("Offset() = %d, Unconfirmed() = %d; want %d, 2", srv.Offset(), srv.Unconfirmed(), b)
 	}
-	if got := ids(getUpdates(t, srv, url.Values{"offset": {itoa(a)}})); !equalInts(got, []int{b, c}) {
+	if got := ids(getUpdates(t, srv, url.Values{"offset": {itoa(a)}})); !slices.Equal(got, []int{b, c}) {
 		t.Errorf("a confirmed update came back: %v", got)
 	}
 	if got := ids(getUpdates(t, srv, url.Values{"offset": {itoa(c + 1)}})); len(got) != 0 {
@@ -151,11 +140,11 @@ func TestGetUpdates_Limit(t *testing.T) {
 	}{{"", 100}, {"1", 1}, {"7", 7}, {"100", 100}, {"101", 100}, {"0", 100}, {"-3", 100}}
 	for _, tt := range tests {
 		got := ids(getUpdates(t, srv, url.Values{"limit": {tt.limit}}))
-		if !equalInts(got, all[:tt.want]) {
+		if !slices.Equal(got, all[:tt.want]) {
 			t.Errorf("limit %q: got %d updates, want the first %d", tt.limit, len(got), tt.want)
 		}
 	}
-	if got := ids(getUpdates(t, srv, url.Values{"offset": {"-2"}})); !equalInts(got, all[103:]) {
+	if got := ids(getUpdates(t, srv, url.Values{"offset": {"-2"}})); !slices.Equal(got, all[103:]) {
 		t.Errorf("offset -2: got %v, want the last two", got)
 	}
 	if srv.Unconfirmed() != 2 {
@@ -169,7 +158,7 @@ func TestGetUpdates_LongPoll(t *testing.T) {
 		done := pollAsync(srv, url.Values{"timeout": {"50"}})
 		waitHeld(t, srv, true)
 		id, _ := srv.SendText(nil, User(1, "A"), "hello")
-		if got := ids(updatesOf(t, <-done)); !equalInts(got, []int{id}) {
+		if got := ids(updatesOf(t, <-done)); !slices.Equal(got, []int{id}) {
 			t.Errorf("held poll returned %v, want [%d]", got, id)
 		}
 	})
@@ -234,7 +223,7 @@ func TestGetUpdates_SecondPollerConflicts(t *testing.T) {
 		"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running")
 	waitHeld(t, srv, true)
 	id, _ := srv.SendText(nil, User(1, "A"), "hi")
-	if got := ids(updatesOf(t, <-second)); !equalInts(got, []int{id}) {
+	if got := ids(updatesOf(t, <-second)); !slices.Equal(got, []int{id}) {
 		t.Errorf("second poller got %v, want [%d]", got, id)
 	}
 	if srv.Delivered(id) != 1 {
@@ -319,7 +308,7 @@ func TestGetUpdates_AllowedUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids(ups); !equalInts(got, []int{text, cb}) {
+	if got := ids(ups); !slices.Equal(got, []int{text, cb}) {
 		t.Errorf("allowed message+callback_query: got %v, want [%d %d]", got, text, cb)
 	}
 	// The setting is remembered: a later call without it keeps filtering.

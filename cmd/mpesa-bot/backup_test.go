@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -48,7 +48,7 @@ func TestHealthcheck(t *testing.T) {
 		launchBot(t, tg, env)
 		// The listener exists before the first getMe: once Telegram was
 		// asked, the HTTP server accepts connections.
-		waitUntil(t, func() bool { return len(tg.Calls("getMe")) > 0 })
+		testkit.WaitUntil(t, "the first getMe", hangLimit, func() bool { return len(tg.Calls("getMe")) > 0 })
 		r := runMain(t, context.Background(), vars{"HTTP_ADDR": env["HTTP_ADDR"]}, "", "healthcheck")
 		if r.code == 0 || !strings.HasPrefix(r.stdout, "503") {
 			t.Fatalf("want a non-zero exit and 503 from a bot without Telegram:\n%s", r)
@@ -73,21 +73,6 @@ func TestHealthcheck(t *testing.T) {
 			t.Fatalf("want a non-zero exit naming HTTP_ADDR:\n%s", r)
 		}
 	})
-}
-
-// waitUntil polls cond every few milliseconds, for state that offers no
-// channel to wait on, and fails the test after hangLimit.
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(hangLimit)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not reached within %s", hangLimit)
-		}
-		<-tick.C
-	}
 }
 
 func TestBackup(t *testing.T) {

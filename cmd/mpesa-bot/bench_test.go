@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 // BenchmarkStartup is the time from calling run (simulator environment, fake
@@ -23,7 +24,7 @@ func BenchmarkStartup(b *testing.B) {
 		env := simulatorEnv(b, tg)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
-		var out syncBuffer
+		var out testkit.SyncBuffer
 		b.StartTimer()
 
 		go func() { done <- run(ctx, []string{"run"}, env.get, strings.NewReader(""), &out, &out) }()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -426,7 +427,7 @@ func failpointBinary(t *testing.T) string {
 type botProcess struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.SyncBuffer
 	done           chan struct{} // closed when the process has exited
 	err            error         // cmd.Wait's, once done
 }
@@ -440,7 +441,7 @@ func startProcess(t *testing.T, bin string, env vars, name string) *botProcess {
 	cmd := exec.CommandContext(ctx, bin, "run")
 	cmd.Dir = t.TempDir()
 	cmd.Env = env.environ()
-	p := &botProcess{name: name, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &botProcess{name: name, cmd: cmd, stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -462,33 +463,33 @@ func startProcess(t *testing.T, bin string, env vars, name string) *botProcess {
 // before, or when a signal ended it).
 func (p *botProcess) result() result {
 	code := -1
-	select {
-	case <-p.done:
+	if p.exited() {
 		code = exitCode(p.err)
-	default:
 	}
 	return result{code: code, stdout: p.stdout.String(), stderr: p.stderr.String()}
+}
+
+// exited reports whether the process has ended; p.err is set once it has.
+func (p *botProcess) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // waitFor polls cond until it holds; the process exiting first, or a hang,
 // fails the test with the process's output.
 func (p *botProcess) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(hangLimit)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-p.done:
-			if cond() {
-				return
-			}
-			t.Fatalf("%s exited before %s: %v\n%s", p.name, what, p.err, p.result())
-		case <-tick.C:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s did not happen within %s\n%s", p.name, what, hangLimit, p.result())
-		}
+	if !testkit.Poll(hangLimit, func() bool { return cond() || p.exited() }) {
+		t.Fatalf("%s: %s did not happen within %s\n%s", p.name, what, hangLimit, p.result())
+	}
+	// Polling stops when the process ends too, which may have done what was
+	// awaited just before.
+	if !cond() {
+		t.Fatalf("%s exited before %s: %v\n%s", p.name, what, p.err, p.result())
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -82,25 +82,6 @@ func (v vars) environ() []string {
 	return out
 }
 
-// syncBuffer is a bytes.Buffer safe for the bot's goroutines to write while
-// a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // result is what a sub-command left behind.
 type result struct {
 	code           int
@@ -116,7 +97,7 @@ func (r result) String() string {
 // that no secret reached its output.
 func runMain(t *testing.T, ctx context.Context, env vars, stdin string, args ...string) result {
 	t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	code := run(ctx, args, env.get, strings.NewReader(stdin), &stdout, &stderr)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	assertNoSecrets(t, r)
@@ -141,8 +122,8 @@ type runningBot struct {
 	stop   context.CancelFunc
 	done   chan struct{}
 	code   int
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testkit.SyncBuffer
+	stderr testkit.SyncBuffer
 }
 
 // simulatorEnv is the environment of a bot on the in-process Daraja
@@ -387,12 +368,12 @@ func binary(t testing.TB) string {
 
 // command prepares the binary with args, env as its whole environment and a
 // fresh temp dir as working directory (so no .env is read).
-func command(t testing.TB, env vars, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func command(t testing.TB, env vars, args ...string) (*exec.Cmd, *testkit.SyncBuffer, *testkit.SyncBuffer) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = env.environ()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	return cmd, &stdout, &stderr
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
@@ -265,7 +266,7 @@ func TestDemoStopsOnInterrupt(t *testing.T) {
 	if _, err := stdin.Write([]byte("/pay 0712345678 100 INV001\n")); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, func() bool { return strings.Contains(stdout.String(), "request sent") })
+	testkit.WaitUntil(t, "the acknowledgement on stdout", hangLimit, func() bool { return strings.Contains(stdout.String(), "request sent") })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa/testkit"
 )
 
 // simulatorGoroutines lists the goroutines running code of this package's
@@ -39,16 +41,12 @@ func simulatorGoroutines() []string {
 // still there.
 func wantNoSimulatorGoroutines(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for {
-		left := simulatorGoroutines()
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines still run simulator code after Close:\n%s", len(left), strings.Join(left, "\n\n"))
-		}
-		time.Sleep(time.Millisecond) // a poll: nothing signals a goroutine's exit
+	var left []string
+	if !testkit.Poll(waitLimit, func() bool { // a poll: nothing signals a goroutine's exit
+		left = simulatorGoroutines()
+		return len(left) == 0
+	}) {
+		t.Fatalf("%d goroutines still run simulator code after Close:\n%s", len(left), strings.Join(left, "\n\n"))
 	}
 }
 
@@ -267,7 +265,7 @@ func TestLogging(t *testing.T) {
 		phone       = "254712345678"
 		cbSecret    = "cb-secret-5150"
 	)
-	var logs safeBuffer
+	var logs testkit.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := NewServer(t, WithCredentials(key, secret), WithLogger(logger), WithCallbackRetries(1, time.Millisecond))
 	srv.SetPhoneOutcome(phone, Outcome{Manual: true})
