@@ -3,8 +3,15 @@ package bot
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 // watcher runs a check for each payment when it is due. It holds one entry
@@ -163,4 +170,139 @@ func (w *watcher) done(id string) {
 		delete(w.index, id)
 	}
 	w.mu.Unlock()
+}
+
+// nextQuery is the query schedule of one payment: the first query at
+// its stored NextQueryAt, then POLL_INTERVAL growing by half each time up to a
+// minute, never past the POLL_TIMEOUT mark (the "not confirmed" message is
+// due then), then every five minutes until 24 hours after the push. It
+// reports false when the payment is no longer watched.
+func (b *Bot) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
+	if p.CheckoutRequestID == "" || p.State.Final() || p.State == storage.StateInitiating {
+		return time.Time{}, false
+	}
+	pushed := p.PushedAt
+	if pushed.IsZero() {
+		pushed = p.CreatedAt
+	}
+	end := pushed.Add(reconcileFor)
+	if !now.Before(end) {
+		return time.Time{}, false
+	}
+	if p.Queries == 0 && !p.NextQueryAt.IsZero() {
+		return p.NextQueryAt, true
+	}
+	var at time.Time
+	if p.State == storage.StateUnknown {
+		at = now.Add(jitter(reconcileInterval))
+	} else {
+		interval := b.cfg.PollInterval
+		for i := 1; i < p.Queries && interval < maxPollInterval; i++ {
+			interval += interval / 2
+		}
+		interval = min(interval, maxPollInterval)
+		at = now.Add(jitter(interval))
+		if deadline := pushed.Add(b.cfg.PollTimeout); p.State == storage.StatePending && at.After(deadline) {
+			at = deadline
+		}
+	}
+	if at.After(end) {
+		return time.Time{}, false
+	}
+	return at, true
+}
+
+// jitter spreads queries that were scheduled together: up to a tenth later.
+func jitter(d time.Duration) time.Duration {
+	return d + rand.N(d/10+1)
+}
+
+// checkPayment is the watcher's work for one due payment: query Daraja,
+// settle on a final answer, declare "not confirmed" at POLL_TIMEOUT, and
+// schedule the next check.
+func (b *Bot) checkPayment(ctx context.Context, id string) {
+	p, err := b.store.Get(id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return
+	case err != nil:
+		// A store that failed once may answer next time: the payment stays
+		// watched rather than forgotten until the next restart.
+		b.log.Error("watch: reading the payment failed; will retry", slog.String("payment_id", id), slog.Any("error", err))
+		b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
+		return
+	}
+	if _, watched := b.nextQuery(p, time.Now()); !watched {
+		return
+	}
+	if err := b.waitDaraja(ctx); err != nil {
+		return // stopping
+	}
+	qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
+	res, err := b.daraja.Query(qctx, p.CheckoutRequestID)
+	cancel()
+	if ctx.Err() != nil {
+		return // stopping: the payment is resumed from the store at the next start
+	}
+	queries := p.Queries + 1
+	event := &storage.Event{At: time.Now(), Source: "query"}
+	switch {
+	case err != nil && mpesa.IsCheckoutUnknown(err) && time.Since(p.PushedAt) > forgetAfter:
+		// Daraja no longer knows the request (or never did: an in-process
+		// simulator restarted). Asking again will not change that; a
+		// callback can still settle it.
+		b.log.Warn("watch: Daraja does not know the CheckoutRequestID; no more queries",
+			slog.String("payment_id", id), slog.Any("error", err))
+		if p.State == storage.StatePending {
+			b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
+				ResultDesc: "M-Pesa does not know this request", Detail: "query refused: " + err.Error()})
+		}
+		if serr := b.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
+			Type: "query_refused", Detail: err.Error()}); serr != nil {
+			b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", serr))
+		}
+		return
+	case err != nil:
+		event.Type, event.Detail = "query_failed", err.Error()
+		b.log.Warn("watch: STK Query failed", slog.String("payment_id", id), slog.Any("error", err))
+	case res.Pending:
+		event.Type, event.Detail = "query_answered", "pending"
+	default:
+		b.settleFromQuery(p, res)
+		return
+	}
+
+	now := time.Now()
+	if p.State == storage.StatePending && !now.Before(p.PushedAt.Add(b.cfg.PollTimeout)) {
+		// The prompt may still be on the phone (POLL_TIMEOUT can be shorter
+		// than its life): the phone stays closed until it surely expired.
+		b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
+			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + b.cfg.PollTimeout.String()})
+		p.State = storage.StateUnknown
+	}
+	p.Queries = queries
+	next, ok := b.nextQuery(p, now)
+	if err := b.store.ScheduleQuery(id, next, queries, event); err != nil {
+		b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", err))
+	}
+	if ok {
+		b.watcher.schedule(id, next)
+		return
+	}
+	_ = b.store.AppendEvent(id, storage.Event{At: now, Source: "watcher", Type: "watch_ended",
+		Detail: "no final result within 24 hours of the push; no more queries"})
+	b.log.Warn("watch: giving up on a payment", slog.String("payment_id", id))
+}
+
+// forgetAfter is how long after the push an "Invalid CheckoutRequestID"
+// answer is believed: right after the push, Daraja may not have the request
+// everywhere yet.
+const forgetAfter = 2 * time.Minute
+
+// settleFromQuery settles a payment on a final STK Query answer. A query
+// never has a receipt number: the callback carries it.
+func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) {
+	r := resultOf(res.Outcome(), "query", res.ResultCode, res.ResultDesc)
+	r.Detail = "STK Query ResultCode " + strconv.Quote(res.ResultCode)
+	b.settle(p.ID, r)
 }

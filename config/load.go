@@ -16,22 +16,7 @@ import (
 	"github.com/joho/godotenv"
 )
 
-// Defaults of the optional variables.
 const (
-	DefaultTelegramAPIEndpoint = "https://api.telegram.org/bot%s/%s"
-	DefaultDBPath              = "data/mpesa-bot.db"
-	DefaultTransactionDesc     = "Payment"
-	DefaultMaxAmount           = 250000
-	DefaultPollInitialDelay    = 20 * time.Second
-	DefaultPollInterval        = 15 * time.Second
-	DefaultPollTimeout         = 5 * time.Minute
-	DefaultSimulatorDelay      = 3 * time.Second
-
-	// DefaultPollInitialDelayWithHTTP is POLL_INITIAL_DELAY's default when
-	// HTTP_ADDR is set: the callback normally arrives first, and a query
-	// sent while the customer is still typing the PIN only answers "pending".
-	DefaultPollInitialDelayWithHTTP = 60 * time.Second
-
 	// SimulatorShortcode is MPESA_SHORTCODE's default with ENVIRONMENT=simulator.
 	SimulatorShortcode = "174379"
 
@@ -347,11 +332,11 @@ func (l *loader) load(needs Needs) *Config {
 	if c.MaxAmount > mpesaMaxAmount {
 		l.warn("MAX_AMOUNT %d is above %d, the largest amount one M-Pesa STK Push may carry: Daraja will refuse larger payments", c.MaxAmount, mpesaMaxAmount)
 	}
-	c.MaxPendingPerUser = int(l.integer("MAX_PENDING_PER_USER", 3, 0))
-	c.PayPerUserPerHour = int(l.integer("PAY_PER_USER_PER_HOUR", 20, 0))
-	c.SendRateGlobal = l.rate("SEND_RATE_GLOBAL", 25)
-	c.SendRatePerChat = l.rate("SEND_RATE_PER_CHAT", 1)
-	c.MpesaRate = l.rate("MPESA_RATE", 5)
+	c.MaxPendingPerUser = int(l.integer("MAX_PENDING_PER_USER", DefaultMaxPendingPerUser, 0))
+	c.PayPerUserPerHour = int(l.integer("PAY_PER_USER_PER_HOUR", DefaultPayPerUserPerHour, 0))
+	c.SendRateGlobal = l.rate("SEND_RATE_GLOBAL", DefaultSendRateGlobal)
+	c.SendRatePerChat = l.rate("SEND_RATE_PER_CHAT", DefaultSendRatePerChat)
+	c.MpesaRate = l.rate("MPESA_RATE", DefaultMpesaRate)
 
 	c.LogLevel = l.logLevel("LOG_LEVEL")
 	c.LogFormat, _ = l.choice("LOG_FORMAT", LogText, LogText, LogJSON)
