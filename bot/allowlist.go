@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // allowCallbacks refuses callbacks from addresses outside allowed (403,
@@ -16,6 +19,8 @@ func (b *Bot) allowCallbacks(next http.HandlerFunc) http.HandlerFunc {
 	if len(allowed) == 0 {
 		return next
 	}
+	// A flood from outside is counted in full but logged once a second.
+	logEvery := &rate.Sometimes{Interval: time.Second}
 	return func(w http.ResponseWriter, r *http.Request) {
 		ip, ok := clientIP(r, trusted)
 		if !ok || !containsAddr(allowed, ip) {
@@ -24,7 +29,9 @@ func (b *Bot) allowCallbacks(next http.HandlerFunc) http.HandlerFunc {
 			if ok {
 				from = ip.String()
 			}
-			b.log.Warn("callback from an address outside CALLBACK_ALLOWED_IPS refused", slog.String("client_ip", from))
+			logEvery.Do(func() {
+				b.log.Warn("callback from an address outside CALLBACK_ALLOWED_IPS refused", slog.String("client_ip", from))
+			})
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}

@@ -188,9 +188,7 @@ type Bot struct {
 
 	admins       map[int64]bool
 	merchants    map[int64]bool
-	verifyMu     sync.Mutex
-	verifying    map[string]bool // payments whose contradicting "paid" is being checked with Daraja
-	merchantChat atomic.Int64    // MerchantChatID, following a move to a supergroup; 0 = no feed
+	merchantChat atomic.Int64 // MerchantChatID, following a move to a supergroup; 0 = no feed
 	moves        chatMoves
 
 	// acks holds the payments whose acknowledgement is being sent, so an
@@ -200,19 +198,27 @@ type Bot struct {
 
 	ready chan struct{}              // closed when Run has started polling
 	disp  atomic.Pointer[dispatcher] // set by Run
-	bg    sync.WaitGroup             // one-off sends started by background; Run waits for them
+	bg    sync.WaitGroup             // jobs started by background; Run waits for them
+	// bgCtx is the context of background jobs, cancelled by Run on its way out.
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	bgMu      sync.Mutex
+	bgStopped bool // no more background jobs: Run is waiting for the last ones
 }
 
-// backgroundTimeout bounds a one-off send that no worker owns.
-const backgroundTimeout = time.Minute
-
-// background runs a one-off job (a warning to a chat) that must not hold up
-// its caller (an HTTP handler); Run waits for such jobs before it returns.
-func (b *Bot) background(job func(ctx context.Context)) {
+// background runs a one-off job that must not hold up its caller, for at
+// most limit. Its context also ends when the bot stops (Run cancels it after
+// the shutdown drain), and Run waits for such jobs before it returns.
+func (b *Bot) background(job func(ctx context.Context), limit time.Duration) {
+	b.bgMu.Lock()
+	defer b.bgMu.Unlock()
+	if b.bgStopped {
+		return // Run is past waiting: what the job would do is resumed from the store at the next start
+	}
 	b.bg.Add(1)
 	go func() {
 		defer b.bg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
+		ctx, cancel := context.WithTimeout(b.bgCtx, limit)
 		defer cancel()
 		job(ctx)
 	}()
@@ -236,7 +242,6 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		store:      store,
 		daraja:     daraja,
 		users:      newUserLimits(cfg.PayPerUserPerHour),
-		verifying:  make(map[string]bool),
 		darajaRate: limiter(cfg.MpesaRate),
 		health:     newHealth(),
 		metrics:    cfg.Metrics,
@@ -245,6 +250,7 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		acks:       make(map[string]bool),
 		ready:      make(chan struct{}),
 	}
+	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)
 	b.sender = newSender(b.tg, cfg.SendRateGlobal, cfg.SendRatePerChat, b.log)
 	b.sender.migrated = b.chatMoved
@@ -309,6 +315,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.notifier.drain(drainCtx)
 	b.confirm(drainCtx, offset)
 	stopWork()
+	b.bgCancel()
 	wg.Wait()
 	// Handlers past the deadline now see their context cancelled; give them
 	// a moment to record that (a cancelled push is settled as unknown)
@@ -318,6 +325,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	if werr := disp.Wait(lastCtx); werr != nil {
 		b.log.Error("bot stopping: handlers did not finish; their payments are resumed at the next start")
 	}
+	b.bgMu.Lock()
+	b.bgStopped = true
+	b.bgMu.Unlock()
 	bgDone := make(chan struct{})
 	go func() { b.bg.Wait(); close(bgDone) }()
 	select {
@@ -399,6 +409,13 @@ func (b *Bot) resume() {
 			b.watcher.schedule(p.ID, at)
 			n++
 		}
+	}
+	verify, err := b.store.ListVerifyDue()
+	if err != nil {
+		b.log.Error("resume: listing payments owing a check failed", slog.Any("error", err))
+	}
+	for _, p := range verify {
+		b.watcher.schedule(p.ID, now)
 	}
 	unnotified, err := b.store.ListUnnotified()
 	if err != nil {

@@ -23,9 +23,15 @@ const (
 	// that only someone who copied the URL from a log would use it.
 	secretLife = 24 * time.Hour
 	// maxConflicts bounds the audit events that mismatched or contradicting
-	// callbacks add to one payment, and so the verifying queries they cause:
-	// a forged flood cannot grow the database or Daraja traffic without limit.
+	// callbacks add to one payment: a forged flood cannot grow the database
+	// without limit.
 	maxConflicts = 20
+	// maxVerifications bounds the checks with M-Pesa that contradicting
+	// "paid" callbacks may ask for one payment, so a forger who knows
+	// everything still cannot turn a flood into Daraja traffic. It is
+	// counted apart from maxConflicts: mismatched callbacks, which anyone
+	// with the URL can send, cannot use it up.
+	maxVerifications = 3
 )
 
 // handleCallback receives Daraja's result for one payment at
@@ -39,8 +45,10 @@ const (
 //     carry the payment's amount and phone; otherwise it is answered 400,
 //     audited (boundedly) and the STK Query decides;
 //   - a result for an open payment settles it once, like a query's would;
+//   - a "not paid" result is told at once but, since it carries nothing to
+//     match, keeps the phone held and is confirmed with M-Pesa's STK Query;
 //   - a callback that contradicts a final result is audited and, when it
-//     says "paid" for a payment told "failed", checked with one STK Query:
+//     says "paid" for a payment told "failed", checked with the STK Query:
 //     only Daraja's own "paid" corrects the result, and the chat is told once;
 //   - a "paid" callback after a query settled the payment brings the receipt,
 //     which is stored and shown by /status.
@@ -55,7 +63,7 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 		b.log.Error("callback: reading the payment failed", slog.Any("error", err))
 		http.Error(w, "storage error", http.StatusInternalServerError)
 		return
-	case p.State.Final() && !p.SettledAt.IsZero() && time.Since(p.SettledAt) > secretLife:
+	case secretExpired(p, time.Now()):
 		b.metrics.callback("expired_secret")
 		http.NotFound(w, r)
 		return
@@ -92,7 +100,12 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 		acceptCallback(w) // not a result: the watcher goes on
 		return
 	}
-	if err := b.applyCallback(p, cb); err != nil {
+	switch err := b.applyCallback(p, cb); {
+	case errors.Is(err, errNotThisPayment):
+		b.callbackMismatch(p, cb, "CheckoutRequestID belongs to another payment")
+		http.Error(w, "callback does not match the payment", http.StatusBadRequest)
+		return
+	case err != nil:
 		// Not stored: Daraja is asked to try again rather than told
 		// "Accepted" for a result that would be lost.
 		b.metrics.callback("store_error")
@@ -100,6 +113,24 @@ func (b *Bot) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acceptCallback(w)
+}
+
+// errNotThisPayment is applyCallback's answer for a callback the store refused
+// as another payment's.
+var errNotThisPayment = errors.New("the callback is another payment's")
+
+// secretExpired reports whether p's callback URL no longer works: a day after
+// its final result, or, for a payment that never got one, a day after the
+// watcher stopped reconciling it.
+func secretExpired(p storage.Payment, now time.Time) bool {
+	if p.State.Final() {
+		return !p.SettledAt.IsZero() && now.Sub(p.SettledAt) > secretLife
+	}
+	since := p.PushedAt
+	if since.IsZero() {
+		since = p.CreatedAt
+	}
+	return now.Sub(since) > reconcileFor+secretLife
 }
 
 // callbackMismatch says why cb cannot be the payment's own result, or "".
@@ -127,13 +158,18 @@ func callbackMismatch(p storage.Payment, cb *mpesa.Callback) string {
 // Daraja any sooner or more often.
 func (b *Bot) callbackMismatch(p storage.Payment, cb *mpesa.Callback, why string) {
 	b.metrics.callback("mismatch")
-	b.log.Warn("callback does not match the payment; not believed", slog.String("payment_id", p.ID), slog.String("reason", why),
-		slog.String("checkout_request_id", cb.CheckoutRequestID), slog.Int64("amount", cb.Amount),
-		slog.String("phone", mpesa.MaskPhone(cb.Phone)))
-	if _, err := b.store.AppendConflict(p.ID, storage.Event{Source: "callback", Type: "callback_mismatch",
-		Detail: why + "; " + callbackDetail(cb)}, maxConflicts); err != nil {
+	recorded, err := b.store.AppendConflict(p.ID, storage.Event{Source: "callback", Type: "callback_mismatch",
+		Detail: why + "; " + callbackDetail(cb)}, maxConflicts)
+	if err != nil {
 		b.log.Error("callback: recording the mismatch failed", slog.String("payment_id", p.ID), slog.Any("error", err))
 	}
+	level := slog.LevelWarn
+	if !recorded {
+		level = slog.LevelDebug // a flood: the first ones were logged and audited
+	}
+	b.log.Log(context.Background(), level, "callback does not match the payment; not believed", slog.String("payment_id", p.ID),
+		slog.String("reason", why), slog.String("checkout_request_id", cb.CheckoutRequestID), slog.Int64("amount", cb.Amount),
+		slog.String("phone", mpesa.MaskPhone(cb.Phone)))
 }
 
 // applyCallback stores what a matching callback says. It returns an error
@@ -144,12 +180,26 @@ func (b *Bot) applyCallback(p storage.Payment, cb *mpesa.Callback) error {
 	res.Receipt = cb.Receipt
 	res.CheckoutRequestID = cb.CheckoutRequestID
 	res.Detail = detail
+	if res.State == storage.StateFailed {
+		// Anyone holding the URL could have sent this (a "not paid" carries
+		// no amount or phone to match): the chat is told at once, but the
+		// phone stays held and M-Pesa's own query confirms the result.
+		res.Verify = true
+		res.HoldUntil = b.promptExpiry(p)
+	}
 	settled, changed, err := b.settleOrFail(p.ID, res)
 	switch {
+	case errors.Is(err, storage.ErrConflict):
+		// The CheckoutRequestID belongs to another payment, or the push
+		// answer stored meanwhile has another one: not this payment's.
+		return errNotThisPayment
 	case err != nil:
 		return err
 	case changed:
 		b.metrics.callback("settled")
+		if settled.VerifyDue {
+			b.watcher.schedule(settled.ID, time.Now())
+		}
 		return nil
 	case settled.ResultCode == cb.ResultCode && settled.State == res.State:
 		if res.State == storage.StateSucceeded && settled.Receipt == "" && cb.Receipt != "" {
@@ -186,83 +236,37 @@ func (b *Bot) lateReceipt(p storage.Payment, receipt string) error {
 
 // callbackConflict handles a callback that contradicts a payment's final
 // result. The result stays unless Daraja's own STK Query confirms "paid" for
-// a payment that was told "failed": that one correction goes through the
-// outbox like any outcome, so it is told once and survives a crash. A
-// payment Daraja refused (never pushed) is never announced as paid. Conflicts
-// are audited and verified at most maxConflicts times per payment.
+// a payment that was told "failed": the contradiction is marked in the store
+// as owing a check (RequestVerify), which the watcher runs, retries and
+// resumes after a restart, and a correction goes through the outbox like any
+// outcome, told once. A payment Daraja refused (never pushed) is never
+// announced as paid. Conflicts are audited at most maxConflicts times per
+// payment and checked at most maxVerifications times.
 func (b *Bot) callbackConflict(p storage.Payment, cb *mpesa.Callback, detail string) error {
 	b.metrics.callback("conflict")
-	b.log.Warn("callback contradicts the payment's final result", slog.String("payment_id", p.ID),
-		slog.String("state", string(p.State)), slog.String("result_code", p.ResultCode),
-		slog.String("callback_result_code", cb.ResultCode), slog.String("receipt", cb.Receipt))
 	recorded, err := b.store.AppendConflict(p.ID, storage.Event{Source: "callback", Type: "callback_conflict",
 		Detail: detail + "; the payment stays " + string(p.State) + " unless M-Pesa confirms otherwise"}, maxConflicts)
 	if err != nil {
 		b.log.Error("callback: recording the conflict failed", slog.String("payment_id", p.ID), slog.Any("error", err))
 		return err
 	}
-	if !recorded || cb.Outcome() != mpesa.OutcomePaid || p.State != storage.StateFailed || p.CheckoutRequestID == "" {
+	if recorded {
+		b.log.Warn("callback contradicts the payment's final result", slog.String("payment_id", p.ID),
+			slog.String("state", string(p.State)), slog.String("result_code", p.ResultCode),
+			slog.String("callback_result_code", cb.ResultCode), slog.String("receipt", cb.Receipt))
+	}
+	if cb.Outcome() != mpesa.OutcomePaid || p.State != storage.StateFailed || p.CheckoutRequestID == "" {
 		return nil
 	}
-	b.verifyPaid(p.ID, p.CheckoutRequestID, cb.Receipt)
-	return nil
-}
-
-// verifyPaid asks Daraja, once, whether a payment told "failed" was paid
-// after all, and corrects it only if Daraja says so. One verification per
-// payment runs at a time; it runs outside the HTTP handler so Daraja's
-// callback is answered at once.
-func (b *Bot) verifyPaid(id, checkoutID, receipt string) {
-	b.verifyMu.Lock()
-	if b.verifying[id] {
-		b.verifyMu.Unlock()
-		return
+	got, requested, err := b.store.RequestVerify(p.ID, cb.Receipt, "callback", maxVerifications)
+	if err != nil {
+		b.log.Error("callback: asking for a check failed", slog.String("payment_id", p.ID), slog.Any("error", err))
+		return err
 	}
-	b.verifying[id] = true
-	b.verifyMu.Unlock()
-	b.background(func(ctx context.Context) {
-		defer func() {
-			b.verifyMu.Lock()
-			delete(b.verifying, id)
-			b.verifyMu.Unlock()
-		}()
-		if err := b.waitDaraja(ctx); err != nil {
-			return
-		}
-		qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
-		res, err := b.daraja.Query(qctx, checkoutID)
-		cancel()
-		if err != nil || res.Pending || res.Outcome() != mpesa.OutcomePaid {
-			what := "not confirmed: "
-			switch {
-			case err != nil:
-				what += err.Error()
-			case res.Pending:
-				what += "M-Pesa says it is still being processed"
-			default:
-				what += "STK Query ResultCode " + strconv.Quote(res.ResultCode)
-			}
-			b.log.Warn("callback: M-Pesa did not confirm the contradicting 'paid'; the result stays", slog.String("payment_id", id))
-			if _, err := b.store.AppendConflict(id, storage.Event{Source: "query", Type: "conflict_checked", Detail: what}, maxConflicts); err != nil {
-				b.log.Error("callback: recording the check failed", slog.String("payment_id", id), slog.Any("error", err))
-			}
-			return
-		}
-		p, changed, err := b.store.Correct(id, storage.Result{State: storage.StateSucceeded, Source: "query",
-			ResultCode: res.ResultCode, ResultDesc: res.ResultDesc, Receipt: receipt,
-			Detail: "a callback said paid and the STK Query confirmed it"})
-		if err != nil {
-			b.log.Error("callback: storing the correction failed", slog.String("payment_id", id), slog.Any("error", err))
-			return
-		}
-		if !changed {
-			return
-		}
-		b.metrics.paymentCorrected(p)
-		b.log.Warn("payment corrected to paid: M-Pesa confirmed it after reporting a failure", slog.String("payment_id", id),
-			slog.String("receipt", p.Receipt))
-		b.notifier.enqueue(id)
-	})
+	if requested && got.VerifyDue {
+		b.watcher.schedule(p.ID, time.Now())
+	}
+	return nil
 }
 
 // callbackDetail is a callback as the audit trail shows it: no secret, the

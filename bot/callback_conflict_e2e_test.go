@@ -27,7 +27,7 @@ func TestPaidCallbackAfterFailedResultIsCheckedFirst(t *testing.T) {
 	}
 	w.eventually("the contradiction checked with M-Pesa", func() bool {
 		got, err := w.store.GetByCheckoutID(p.checkoutID)
-		return err == nil && historyCount(got, "conflict_checked") == 1
+		return err == nil && historyCount(got, "verified") == 1
 	})
 	w.stop()
 	if q := len(w.sim.Requests(mpesatest.EndpointQuery)) - queries; q != 1 {

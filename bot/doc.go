@@ -16,7 +16,8 @@
 //	Daraja ─► POST <callback path>/<secret> ─► allowlist.go ─► callback.go
 //	          match (CheckoutRequestID; for "paid" amount and phone) ─► settle.go
 //	          store.Settle (once) ─► notifier ─► sender: outcome (and feed line)
-//	          contradiction ─► one STK Query ─► store.Correct ─► notifier
+//	          "not paid", or "paid" contradicting a failure ─► VerifyDue (store)
+//	          ─► watcher: STK Query ─► store.Correct ─► notifier, or VerifyDone
 //
 //	watcher tick ─► watcher.go checkPayment ─► Daraja STK Query
 //	          final ─► settle.go ─► notifier ─► sender: outcome
@@ -27,9 +28,11 @@
 //
 // Everything that must survive a crash is in the store: the payment and its
 // state, its audit trail, whether the chat and the feed were told (Notified,
-// FeedPosted), the phone holds of pushes whose outcome is unknown, and /pay
-// refusals Telegram may deliver again. In memory, rebuilt at start by resume:
-// the watcher's queue (from pending and unknown payments), the notifier's
+// FeedPosted), the phone holds of pushes whose outcome is unknown, failed
+// results still to be confirmed with M-Pesa (VerifyDue), and /pay refusals
+// Telegram may deliver again. In memory, rebuilt at start by resume:
+// the watcher's queue (from pending and unknown payments and those owing a
+// check), the notifier's
 // queues (from what the store says is still owed). In memory only, and lost
 // on restart by design: the hourly /pay window per user, Telegram's outbound
 // rate limiters, chats that blocked the bot, acknowledgements in flight
@@ -41,6 +44,6 @@
 // finish (a push already on its way is answered and stored) within
 // ShutdownTimeout; the notifier drains what is queued; the handled updates
 // are confirmed to Telegram; the watcher and notifier stop; late handlers get
-// five more seconds to record what they did; background jobs (a verifying
-// query) end. The caller then stops the HTTP server and closes the store.
+// five more seconds to record what they did; background jobs (a push answer
+// still being stored) end. The caller then stops the HTTP server and closes the store.
 package bot

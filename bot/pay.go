@@ -239,11 +239,13 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 		}
 	}
 	if rerr != nil {
-		// The prompt is on the phone but the store failed: keep the IDs in
-		// the log so an operator can reconcile; a callback still finds the
-		// payment by its secret.
-		b.log.Error("pay: storing the push answer failed", slog.String("payment_id", p.ID),
+		// The prompt is on the phone but the store failed. A callback still
+		// finds the payment by its secret; meanwhile the answer is stored
+		// as soon as the store takes it, so the watcher can query it. The
+		// IDs are in the log for an operator in case it never does.
+		b.log.Error("pay: storing the push answer failed; retrying in the background", slog.String("payment_id", p.ID),
 			slog.String("checkout_request_id", resp.CheckoutRequestID), slog.Any("error", rerr))
+		b.recordPushLater(p.ID, resp.CheckoutRequestID, resp.MerchantRequestID, next)
 		p.CheckoutRequestID = resp.CheckoutRequestID
 		p.State = storage.StatePending
 	}
@@ -254,6 +256,35 @@ func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (stora
 	}
 	return p, p.State == storage.StatePending || p.State.Final()
 }
+
+// recordPushLater keeps trying to store a push answer the store refused,
+// for up to recordPushPatience, and has the watcher query the payment once it
+// is stored. A restart gives up: the payment is then resumed as a push whose
+// answer was lost.
+func (b *Bot) recordPushLater(id, checkoutID, merchantID string, next time.Time) {
+	b.background(func(ctx context.Context) {
+		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+			if !sleep(ctx, wait) {
+				return
+			}
+			p, err := b.store.RecordPush(id, checkoutID, merchantID, next)
+			if err == nil {
+				b.log.Info("pay: push answer stored after all", slog.String("payment_id", id))
+				if p.State == storage.StatePending {
+					b.watcher.schedule(id, next)
+				}
+				return
+			}
+			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+				b.log.Error("pay: the push answer cannot be stored", slog.String("payment_id", id), slog.Any("error", err))
+				return
+			}
+		}
+	}, recordPushPatience)
+}
+
+// recordPushPatience bounds recordPushLater.
+const recordPushPatience = 10 * time.Minute
 
 // pushFailed settles a payment whose push did not go through: rejected when
 // Daraja said no (or the request never left), unknown when it may have

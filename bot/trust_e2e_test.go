@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -29,10 +30,14 @@ type queryOverride struct {
 	bot.Daraja
 	result  atomic.Pointer[mpesa.QueryResult]
 	queries atomic.Int32
+	fail    atomic.Int32 // this many queries fail (connection reset) before any answer
 }
 
 func (q *queryOverride) Query(ctx context.Context, checkoutID string) (*mpesa.QueryResult, error) {
 	q.queries.Add(1)
+	if q.fail.Add(-1) >= 0 {
+		return nil, errors.New("read tcp: connection reset by peer")
+	}
 	if r := q.result.Load(); r != nil {
 		res := *r
 		res.CheckoutRequestID = checkoutID
@@ -91,7 +96,7 @@ func TestForgedPaidCallbacksOnACancelledPaymentAreNeverAnnounced(t *testing.T) {
 	}
 	w.eventually("M-Pesa was asked", func() bool {
 		got, err := w.store.GetByCheckoutID(p.checkoutID)
-		return err == nil && historyCount(got, "conflict_checked") > 0
+		return err == nil && historyCount(got, "verified") > 0 && !got.VerifyDue
 	})
 	w.stop() // waits for every check in flight
 
@@ -107,11 +112,13 @@ func TestForgedPaidCallbacksOnACancelledPaymentAreNeverAnnounced(t *testing.T) {
 	if got.State != storage.StateFailed || got.ResultCode != "1032" || got.Receipt != "" {
 		t.Errorf("payment %s code %s receipt %q, want it kept cancelled (failed 1032) with no receipt", got.State, got.ResultCode, got.Receipt)
 	}
-	if n := historyCount(got, "callback_conflict", "conflict_checked", "conflicts_capped"); n > 21 {
-		t.Errorf("60 forged callbacks left %d audit events, want at most 21", n)
+	if n := historyCount(got, "callback_conflict", "conflicts_capped"); n > 21 {
+		t.Errorf("60 forged callbacks left %d conflict events, want at most 21", n)
 	}
-	if q := len(w.sim.Requests(mpesatest.EndpointQuery)); q < 1 || q > 20 {
-		t.Errorf("STK Queries = %d, want between 1 and 20", q)
+	// One check of the cancellation itself, and at most three for the
+	// contradicting "paid" callbacks.
+	if q := len(w.sim.Requests(mpesatest.EndpointQuery)); q < 1 || q > 4 {
+		t.Errorf("STK Queries = %d, want between 1 and 4", q)
 	}
 	for _, word := range []string{"successful", "correction", "FORGED0001", "paid"} {
 		if n := w.countExcept(p.chat.ID, p.ack.MessageID, word); n != 0 {
@@ -597,4 +604,95 @@ func TestConfigurationResultCodesTellTheMerchantWhatToFix(t *testing.T) {
 	mc := telegramtest.PrivateChat(merchant)
 	status := w.say(mc, merchant, "/status "+p.checkoutID)
 	w.awaitReply(mc.ID, status, "For the merchant", "MPESA_PARTY_B")
+}
+
+// Someone holding a payment's callback URL posts "cancelled" while the
+// customer still has the PIN prompt (a "not paid" callback carries no amount
+// or phone to check), then floods it with mismatched callbacks. The chat is
+// told "cancelled", but the phone stays held and M-Pesa's query checks the
+// result: when the customer pays, the payment is corrected to paid, and no
+// second prompt was ever sent to the phone.
+func TestForgedCancellationIsCheckedAndCorrectedWhenTheCustomerPays(t *testing.T) {
+	w := newWorld(t, options{cfg: longInitialDelay})
+	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{ResultCode: "0", Manual: true, NoCallback: true})
+	p := w.pay("/pay 0712345678 100 INV001")
+	path := w.callbackPath(p.checkoutID)
+	if a := w.post(path, callbackBody(p.checkoutID, "1032", "", 0)); a.status != http.StatusOK {
+		t.Fatalf("forged cancellation: answer %d %q", a.status, a.body)
+	}
+	w.awaitOutcome(p.chat.ID, p.msg, p.ack, "cancelled")
+	for range 25 {
+		if a := w.post(path, callbackBody(p.checkoutID, "0", "FAKE000001", 1)); a.status != http.StatusBadRequest {
+			t.Fatalf("mismatched callback: answer %d, want 400", a.status)
+		}
+	}
+	again := w.say(p.chat, customer, "/pay 0712345678 100 INV002")
+	w.awaitReply(p.chat.ID, again, "another")
+
+	if err := w.sim.Complete(p.checkoutID); err != nil { // the customer enters the PIN
+		t.Fatal(err)
+	}
+	w.awaitReply(p.chat.ID, p.msg, "correction", "successful", "KES 100")
+	w.stop()
+	if w.pushes() != 1 {
+		t.Errorf("pushes = %d, want 1", w.pushes())
+	}
+	st, err := storage.Open(w.dbPath, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.GetByCheckoutID(p.checkoutID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != storage.StateSucceeded || !got.Corrected || got.VerifyDue {
+		t.Errorf("payment %s corrected %v owing a check %v; want succeeded, corrected, nothing owed", got.State, got.Corrected, got.VerifyDue)
+	}
+}
+
+// The check of a contradicting "paid" survives a failed query: it is asked
+// again until M-Pesa answers, and then the correction is told once.
+func TestCheckOfAContradictingPaidSurvivesAFailedQuery(t *testing.T) {
+	q := &queryOverride{}
+	w := newWorld(t, options{wrap: func(d bot.Daraja) bot.Daraja { q.Daraja = d; return q }})
+	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{ResultCode: "1037", NoCallback: true})
+	p := w.pay("/pay 0712345678 100 INV001")
+	w.awaitOutcome(p.chat.ID, p.msg, p.ack, "timed out")
+	w.awaitNotified(p.checkoutID)
+
+	q.fail.Store(2)
+	q.result.Store(&mpesa.QueryResult{ResponseCode: "0", ResultCode: "0", ResultDesc: "The service request is processed successfully."})
+	if a := w.post(w.callbackPath(p.checkoutID), callbackBody(p.checkoutID, "0", "RCPT0PAID1", 100)); a.status != http.StatusOK {
+		t.Fatalf("answer = %d %q, want 200", a.status, a.body)
+	}
+	w.awaitReply(p.chat.ID, p.msg, "correction", "successful", "RCPT0PAID1")
+	w.stop()
+	if n := w.countExcept(p.chat.ID, p.ack.MessageID, "correction"); n != 1 {
+		t.Errorf("%d corrections, want 1:%s", n, w.transcript())
+	}
+	if got := q.fail.Load(); got >= 0 {
+		t.Errorf("the failing queries were not all made (%d left): the test proves nothing", got+1)
+	}
+}
+
+// A check owed when the bot stops is made after the restart.
+func TestCheckOwedAtShutdownIsMadeAfterARestart(t *testing.T) {
+	q := &queryOverride{}
+	w := newWorld(t, options{cfg: longInitialDelay, wrap: func(d bot.Daraja) bot.Daraja { q.Daraja = d; return q }})
+	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{ResultCode: "0", Manual: true, NoCallback: true})
+	p := w.pay("/pay 0712345678 100 INV001")
+	q.fail.Store(1 << 20) // M-Pesa cannot be asked while this run lasts
+	if a := w.post(w.callbackPath(p.checkoutID), callbackBody(p.checkoutID, "1032", "", 0)); a.status != http.StatusOK {
+		t.Fatalf("answer %d %q", a.status, a.body)
+	}
+	w.awaitOutcome(p.chat.ID, p.msg, p.ack, "cancelled")
+	w.stop()
+
+	q.fail.Store(0)
+	if err := w.sim.Complete(p.checkoutID); err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	w.awaitReply(p.chat.ID, p.msg, "correction", "successful")
 }

@@ -232,6 +232,10 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 		b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
 		return
 	}
+	if p.State == storage.StateFailed && p.VerifyDue {
+		b.verify(ctx, p)
+		return
+	}
 	if _, watched := b.nextQuery(p, time.Now()); !watched {
 		return
 	}
@@ -268,7 +272,11 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 	case res.Pending:
 		event.Type, event.Detail = "query_answered", "pending"
 	default:
-		b.settleFromQuery(p, res)
+		if err := b.settleFromQuery(p, res); err != nil {
+			// Daraja's answer is not stored: ask again rather than forget
+			// the payment until the next restart.
+			b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
+		}
 		return
 	}
 
@@ -300,9 +308,85 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 const forgetAfter = 2 * time.Minute
 
 // settleFromQuery settles a payment on a final STK Query answer. A query
-// never has a receipt number: the callback carries it.
-func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) {
+// never has a receipt number: the callback carries it. The error is the
+// store's: the answer was not recorded.
+func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) error {
 	r := resultOf(res.Outcome(), "query", res.ResultCode, res.ResultDesc)
 	r.Detail = "STK Query ResultCode " + strconv.Quote(res.ResultCode)
-	b.settle(p.ID, r)
+	_, _, err := b.settleOrFail(p.ID, r)
+	return err
+}
+
+// verify asks M-Pesa to confirm a failed result that owes a check (a callback
+// said "not paid", or a later one said "paid"). A final answer ends the check:
+// "paid" corrects the payment, anything else confirms the failure and lifts
+// the phone's hold. No answer yet (an error, "still processing") asks again
+// later, with the watcher's backoff, until the payment leaves reconciliation.
+func (b *Bot) verify(ctx context.Context, p storage.Payment) {
+	if err := b.waitDaraja(ctx); err != nil {
+		return // stopping: resumed from the store at the next start
+	}
+	qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
+	res, err := b.daraja.Query(qctx, p.CheckoutRequestID)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	switch {
+	case err == nil && !res.Pending && res.Outcome() == mpesa.OutcomePaid:
+		got, changed, cerr := b.store.Correct(p.ID, storage.Result{State: storage.StateSucceeded, Source: "query",
+			ResultCode: res.ResultCode, ResultDesc: res.ResultDesc, Detail: "M-Pesa's STK Query confirms it was paid"})
+		switch {
+		case cerr != nil:
+			b.log.Error("verify: storing the correction failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", cerr))
+			b.watcher.schedule(p.ID, now.Add(jitter(b.cfg.PollInterval)))
+		case changed:
+			b.metrics.paymentCorrected(got)
+			b.log.Warn("payment corrected to paid: M-Pesa confirmed it after a failure was reported", slog.String("payment_id", p.ID),
+				slog.String("receipt", got.Receipt))
+			b.notifier.enqueue(p.ID)
+		}
+		return
+	case err == nil && !res.Pending:
+		b.verifyDone(p, now, "verified", "M-Pesa's STK Query confirms ResultCode "+strconv.Quote(res.ResultCode)+"; the result stays", true)
+		return
+	case err != nil && mpesa.IsCheckoutUnknown(err) && now.Sub(pushedAt(p)) > forgetAfter,
+		!now.Before(pushedAt(p).Add(reconcileFor)):
+		b.verifyDone(p, now, "verify_gave_up", "M-Pesa gave no final answer to confirm the result; it stays", false)
+		return
+	}
+	detail := "still being processed"
+	if err != nil {
+		detail = err.Error()
+		b.log.Warn("verify: STK Query failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
+	}
+	queries := p.Queries + 1
+	if serr := b.store.ScheduleQuery(p.ID, time.Time{}, queries, &storage.Event{At: now, Source: "query",
+		Type: "verify_pending", Detail: detail}); serr != nil {
+		b.log.Error("verify: storing the attempt failed", slog.String("payment_id", p.ID), slog.Any("error", serr))
+	}
+	interval := b.cfg.PollInterval
+	for i := 1; i < queries && interval < maxPollInterval; i++ {
+		interval += interval / 2
+	}
+	b.watcher.schedule(p.ID, now.Add(jitter(min(interval, maxPollInterval))))
+}
+
+// pushedAt is when p's push went out, or when p was created if that is not
+// known.
+func pushedAt(p storage.Payment) time.Time {
+	if p.PushedAt.IsZero() {
+		return p.CreatedAt
+	}
+	return p.PushedAt
+}
+
+// verifyDone records the end of a check; a store failure leaves it owed, and
+// it is asked again.
+func (b *Bot) verifyDone(p storage.Payment, now time.Time, typ, detail string, release bool) {
+	if _, err := b.store.VerifyDone(p.ID, storage.Event{At: now, Source: "query", Type: typ, Detail: detail}, release); err != nil {
+		b.log.Error("verify: storing the answer failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
+		b.watcher.schedule(p.ID, now.Add(jitter(b.cfg.PollInterval)))
+	}
 }

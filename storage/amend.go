@@ -138,6 +138,17 @@ func (s *Store) Correct(id string, r Result) (Payment, bool, error) {
 		next.SettledAt = now
 		next.NextQueryAt = time.Time{}
 		next.Corrected = true
+		if next.Receipt == "" {
+			next.Receipt = rec.VerifyReceipt
+		}
+		if next.VerifyDue {
+			next.VerifyDue = false
+			next.Verifications++
+		}
+		next.VerifyReceipt = ""
+		if err := b.releaseHold(next.Phone, next.ID); err != nil {
+			return err
+		}
 		next.Notified = false
 		next.FeedPosted = false
 		next.UpdatedAt = now
@@ -329,6 +340,9 @@ func (s *Store) moveChat(from, to int64, chunk int) (int, error) {
 				}
 				next := r.clone()
 				next.ChatID = to
+				// Message IDs are per chat: the /pay's ID names nothing, or
+				// someone else's message, in the supergroup.
+				next.MessageID = 0
 				next.UpdatedAt = now
 				if err := b.change(r, next, ev); err != nil {
 					return err

@@ -29,15 +29,21 @@
 //
 // After the outcome, AddReceipt fills the receipt of a payment a query settled
 // "paid", and Correct turns a failure that M-Pesa later confirmed paid into a
-// success (Payment.Corrected), to be told again.
+// success (Payment.Corrected), to be told again. A failure that still awaits
+// M-Pesa's confirmation is marked VerifyDue, in the same transaction as the
+// result (Settle with Result.Verify) or as the callback that contradicts it
+// (RequestVerify, at most a given number of times); VerifyDone or Correct
+// clears the mark, and ListVerifyDue finds what is still owed after a crash.
 //
 // # Holds and refusals
 //
 // A phone whose STK Push outcome is unknown may still show a PIN prompt, so
-// Settle to unknown with Result.HoldUntil, or Hold, keeps it closed to new
-// payments (Limits.OnePerPhone) until then, across restarts. A hold stays when
-// its payment becomes final, since the result says nothing about the prompt:
-// it ends when it expires. PhoneHeldUntil reads it.
+// Settle to unknown (or to failed on an unconfirmed result) with
+// Result.HoldUntil, or Hold, keeps it closed to new payments
+// (Limits.OnePerPhone) until then, across restarts. A hold stays when its
+// payment becomes final, since the result says nothing about the prompt, and
+// ends when it expires, or when M-Pesa's own query gave the payment a final
+// answer (Correct, VerifyDone with release). PhoneHeldUntil reads it.
 //
 // RecordRefusal remembers for 48 hours that a /pay was refused for a limit,
 // and Refusal answers for it, so that Telegram delivering the message again
@@ -67,16 +73,16 @@
 //     payment's events are adjacent and in the order appended, so appending
 //     one is a seek and a put, whatever the length of the trail.
 //   - "holds": phone → until (unix nanoseconds, 8 bytes big-endian) followed
-//     by the ID of the payment that holds it.
+//     by the ID of the payment that holds it; expired ones are pruned at Open.
 //   - "refusals": idempotency key → JSON {"code", "at"}; pruned after 48
 //     hours, at Open and at most hourly by RecordRefusal.
 //   - Index buckets, mapping derived keys to IDs and rewritten in the same
 //     transaction as the record: "idx_idempotency", "idx_checkout" and
 //     "idx_secret" (unique), "idx_user" (user ID + creation time),
 //     "idx_state", "idx_open_phone" and "idx_open_user" (open payments), and
-//     two flag indexes, "idx_unnotified" and "idx_unposted", so that the
-//     start-up catch-up reads only what it needs however many payments the
-//     file holds.
+//     three flag indexes, "idx_unnotified", "idx_unposted" and "idx_verify"
+//     (failed results owing M-Pesa's confirmation), so that the start-up
+//     catch-up reads only what it needs however many payments the file holds.
 //
 // Open refuses a file of a newer or unknown schema version with ErrSchema and
 // leaves it as it was. A file of version 1, where each record carried its

@@ -1,9 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // A hold keeps a phone closed to new payments (with Limits.OnePerPhone) until
@@ -14,10 +17,12 @@ import (
 // ns) and the ID of the payment that asked; it survives restarts, and Create
 // reads it in the same transaction as the insert.
 //
-// A hold is not lifted when its payment later becomes final: the result says
-// nothing about the prompt, which may still be open until it times out on the
-// phone. It simply expires. Expired holds are ignored, and deleted by the next
-// Create for that phone.
+// A hold is lifted early only when M-Pesa's own STK Query gave the payment a
+// final answer (Correct, VerifyDone): then the prompt is over. Any other
+// result (a callback, which may be forged; a POLL_TIMEOUT) says nothing about
+// the prompt, which may still be open until it times out on the phone, so the
+// hold simply expires. Expired holds are ignored, deleted by the next Create
+// for that phone, and pruned at Open.
 
 func holdValue(until time.Time, id string) []byte {
 	v := make([]byte, 0, 8+len(id))
@@ -125,4 +130,46 @@ func (s *Store) PhoneHeldUntil(phone string) (time.Time, string, error) {
 		return nil
 	})
 	return until, id, err
+}
+
+// releaseHold lifts the hold on phone if payment id is the one holding it: M-Pesa
+// gave the payment a final answer, so its prompt is over.
+func (b *txBuckets) releaseHold(phone, id string) error {
+	v := b.holds.Get([]byte(phone))
+	if v == nil {
+		return nil
+	}
+	_, holder, err := parseHold([]byte(phone), v)
+	if err != nil || holder != id {
+		return err
+	}
+	if err := b.holds.Delete([]byte(phone)); err != nil {
+		return fmt.Errorf("release hold: %w", err)
+	}
+	return nil
+}
+
+// pruneHolds deletes the holds that expired by now, so phones held once do not
+// stay in the file for ever.
+func pruneHolds(bk *bolt.Bucket, now time.Time) error {
+	var expired [][]byte
+	err := bk.ForEach(func(k, v []byte) error {
+		until, _, err := parseHold(k, v)
+		if err != nil {
+			return err
+		}
+		if !until.After(now) {
+			expired = append(expired, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range expired {
+		if err := bk.Delete(k); err != nil {
+			return fmt.Errorf("prune holds: %w", err)
+		}
+	}
+	return nil
 }

@@ -79,15 +79,18 @@ func TestCreateWithoutOnePerPhoneIgnoresHolds(t *testing.T) {
 	}
 }
 
-func TestSettleHoldsOnlyOnAMoveToUnknown(t *testing.T) {
+func TestSettleHoldsOnAMoveToUnknownOrFailed(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		to   storage.State
 		hold time.Duration
+		held bool
 	}{
-		{"FailedWithHoldUntil", storage.StateFailed, time.Minute},
-		{"UnknownWithoutHoldUntil", storage.StateUnknown, 0},
-		{"UnknownWithAPastHoldUntil", storage.StateUnknown, -time.Second},
+		{"UnknownWithHoldUntil", storage.StateUnknown, time.Minute, true},
+		{"FailedWithHoldUntil", storage.StateFailed, time.Minute, true},
+		{"SucceededWithHoldUntil", storage.StateSucceeded, time.Minute, false},
+		{"UnknownWithoutHoldUntil", storage.StateUnknown, 0, false},
+		{"UnknownWithAPastHoldUntil", storage.StateUnknown, -time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, clock := mustOpenStore(t)
@@ -99,8 +102,9 @@ func TestSettleHoldsOnlyOnAMoveToUnknown(t *testing.T) {
 			if _, changed, err := s.Settle(p.ID, r); err != nil || !changed {
 				t.Fatalf("Settle: %v, %v", changed, err)
 			}
-			if until, _, err := s.PhoneHeldUntil(p.Phone); err != nil || !until.IsZero() {
-				t.Errorf("PhoneHeldUntil = %v, %v; want not held", until, err)
+			until, _, err := s.PhoneHeldUntil(p.Phone)
+			if err != nil || until.IsZero() == tc.held {
+				t.Errorf("PhoneHeldUntil = %v, %v; want held %v", until, err, tc.held)
 			}
 		})
 	}

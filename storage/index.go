@@ -36,6 +36,7 @@ const (
 	idxOpenUser                 // userID (8 bytes BE) + id → id, while State.Open()
 	idxUnnotified               // id → id, while final or unknown and not Notified
 	idxUnposted                 // id → id, while final and not FeedPosted
+	idxVerify                   // id → id, while failed and VerifyDue
 	numIndexes
 )
 
@@ -59,6 +60,8 @@ func (i index) name() []byte {
 		return []byte("idx_unnotified")
 	case idxUnposted:
 		return []byte("idx_unposted")
+	case idxVerify:
+		return []byte("idx_verify")
 	}
 	panic(fmt.Sprintf("storage: unknown index %d", int(i)))
 }
@@ -92,6 +95,9 @@ func (r *record) indexKeys() [numIndexes][]byte {
 	}
 	if r.State.Final() && !r.FeedPosted {
 		k[idxUnposted] = []byte(r.ID)
+	}
+	if r.State == StateFailed && r.VerifyDue {
+		k[idxVerify] = []byte(r.ID)
 	}
 	return k
 }

@@ -49,6 +49,8 @@ type Payment struct {
 	Notified          bool      // the chat was told about the CURRENT state (set only after Telegram accepted it)
 	FeedPosted        bool      // the merchant feed got the final state
 	Corrected         bool      // Correct moved it from failed to succeeded: the chat was first told it failed
+	VerifyDue         bool      // failed, and M-Pesa's own confirmation of that is still to be asked (ListVerifyDue)
+	Verifications     int       // confirmations asked for so far (RequestVerify counts them)
 	History           []Event   // the audit trail, append-only, oldest (first appended) first
 }
 
@@ -113,8 +115,13 @@ type Result struct {
 	CheckoutRequestID string // optional: fills an empty one (callback before push answer); must match a set one
 	Source            string // required: "callback", "query", "push", "watcher", …
 	Detail            string // for the "settled" event
-	// HoldUntil, on a move to unknown, keeps the phone closed to new payments
-	// (with Limits.OnePerPhone) until then, across restarts: the PIN prompt
-	// may still be open. Zero holds nothing; other moves ignore it. See Hold.
+	// HoldUntil, on a move to unknown or failed, keeps the phone closed to
+	// new payments (with Limits.OnePerPhone) until then, across restarts: the
+	// PIN prompt may still be open. Zero holds nothing; other moves ignore
+	// it. See Hold.
 	HoldUntil time.Time
+	// Verify, on a move to failed, marks the result as awaiting M-Pesa's own
+	// confirmation (VerifyDue) in the same transaction: a result that came
+	// from an unsigned callback is told at once but checked afterwards.
+	Verify bool
 }

@@ -42,7 +42,10 @@ type record struct {
 	Notified          bool      `json:"notified,omitempty"`
 	FeedPosted        bool      `json:"feed_posted,omitempty"`
 	Corrected         bool      `json:"corrected,omitempty"`
-	Conflicts         int       `json:"conflicts,omitempty"` // events recorded by AppendConflict
+	Conflicts         int       `json:"conflicts,omitempty"`      // events recorded by AppendConflict
+	VerifyDue         bool      `json:"verify_due,omitempty"`     // a failed result awaits M-Pesa's confirmation
+	VerifyReceipt     string    `json:"verify_receipt,omitempty"` // the receipt a contradicting "paid" callback claimed
+	Verifications     int       `json:"verifications,omitempty"`  // confirmations asked for so far
 }
 
 type eventRecord struct {
@@ -103,6 +106,8 @@ func (r *record) payment() Payment {
 		Notified:          r.Notified,
 		FeedPosted:        r.FeedPosted,
 		Corrected:         r.Corrected,
+		VerifyDue:         r.VerifyDue,
+		Verifications:     r.Verifications,
 	}
 }
 

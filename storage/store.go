@@ -154,7 +154,7 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 		return err
 	}
 	s.refusalsPruned.Store(now.UnixNano())
-	return nil
+	return pruneHolds(tx.Bucket([]byte(bucketHolds)), now)
 }
 
 // Close waits for running transactions and closes the file. Writes queued

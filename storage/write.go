@@ -268,8 +268,9 @@ func (s *Store) RecordPush(id, checkoutID, merchantID string, nextQueryAt time.T
 // r.CheckoutRequestID differing from the recorded one is refused with
 // ErrConflict. An unknown id is ErrNotFound.
 //
-// A move to unknown with r.HoldUntil set also holds the payment's phone until
-// then, in the same transaction (see Hold). The hold outlives a later final
+// A move to unknown or failed with r.HoldUntil set also holds the payment's
+// phone until then, in the same transaction (see Hold); a move to failed with
+// r.Verify marks it VerifyDue (see RequestVerify). The hold outlives a later final
 // result: the prompt may still be open on the phone, and a second one on top
 // of it is what the hold prevents.
 func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
@@ -329,7 +330,10 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 		next.Notified = false
 		next.FeedPosted = false
 		next.UpdatedAt = now
-		if r.State == StateUnknown && r.HoldUntil.After(now) {
+		if r.State == StateFailed && r.Verify {
+			next.VerifyDue = true
+		}
+		if (r.State == StateUnknown || r.State == StateFailed) && r.HoldUntil.After(now) {
 			if _, err := b.hold(next.Phone, next.ID, r.HoldUntil); err != nil {
 				return err
 			}
@@ -378,7 +382,7 @@ func settleDetail(from State, r Result) string {
 	if r.Receipt != "" {
 		fmt.Fprintf(&b, " receipt=%s", r.Receipt)
 	}
-	if r.State == StateUnknown && !r.HoldUntil.IsZero() {
+	if (r.State == StateUnknown || r.State == StateFailed) && !r.HoldUntil.IsZero() {
 		fmt.Fprintf(&b, " hold_until=%s", r.HoldUntil.UTC().Format(time.RFC3339))
 	}
 	if r.Detail != "" {
