@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,11 +27,15 @@ type Daraja interface {
 	EnvironmentInfo() mpesa.EnvironmentInfo
 }
 
-// Config is everything the bot is told. Zero values take the defaults of
-// the configuration where one exists.
+// Config is everything the bot is told. The settings an operator makes
+// (the environment's variables) have no defaults here: the caller passes
+// every one, and New refuses a missing one, so the configuration's table of
+// defaults is the only one. For the limits and rates, 0 means "no limit",
+// as in the environment. The tuning knobs below them are not configuration;
+// their zero values take the defaults shown in brackets.
 type Config struct {
 	Token      string       // Bot API token; never logged
-	Endpoint   string       // Bot API endpoint format, "https://api.telegram.org/bot%s/%s" by default
+	Endpoint   string       // Bot API endpoint format ("https://api.telegram.org/bot%s/%s"); required
 	HTTPClient *http.Client // for Telegram; nil → a plain client (every call carries its own timeout)
 
 	Admins         []int64 // /envinfo, and everything merchants may do
@@ -38,7 +44,7 @@ type Config struct {
 
 	// CallbackURL is the base of every payment's CallBackURL: the bot appends
 	// "/<secret>". CallbacksEnabled says whether results arrive there (an HTTP
-	// server runs); it only changes when the watcher first queries.
+	// server runs).
 	CallbackURL      string
 	CallbacksEnabled bool
 	// CallbackAllowedIPs, when not empty, are the only senders whose
@@ -47,18 +53,18 @@ type Config struct {
 	CallbackAllowedIPs []netip.Prefix
 	TrustedProxies     []netip.Prefix
 
-	TransactionDesc   string        // TransactionDesc sent to Daraja ["Payment"]
-	MaxAmount         int64         // [250000]
-	MaxPendingPerUser int           // [3]; negative = no limit (0 in the environment)
-	PayPerUserPerHour int           // [20]; negative = no limit
-	PollInitialDelay  time.Duration // first STK Query after a push [60s with callbacks, 20s without]; an explicit value always wins
-	PollInterval      time.Duration // [15s], grows with backoff, capped at MaxPollInterval
-	PollTimeout       time.Duration // [5m]
-	PromptLife        time.Duration // [3m] how long a phone stays held after a push whose outcome is unknown
-	SendRateGlobal    float64       // messages/s to Telegram overall [25]; negative = no limit
-	SendRatePerChat   float64       // messages/s per chat [1]; negative = no limit
-	MpesaRate         float64       // Daraja calls/s [5]; negative = no limit
+	TransactionDesc   string        // TransactionDesc sent to Daraja; required
+	MaxAmount         int64         // largest /pay amount; required
+	MaxPendingPerUser int           // open payments per user; 0 = no limit
+	PayPerUserPerHour int           // /pay per user in any 60 minutes; 0 = no limit
+	PollInitialDelay  time.Duration // first STK Query after a push; required
+	PollInterval      time.Duration // between queries, grows with backoff up to a minute; required
+	PollTimeout       time.Duration // then "not confirmed"; required
+	SendRateGlobal    float64       // messages/s to Telegram overall; 0 = no limit
+	SendRatePerChat   float64       // messages/s per chat (and 20 a minute per group); 0 = no limit
+	MpesaRate         float64       // Daraja calls/s; 0 = no limit
 
+	PromptLife       time.Duration // how long a phone stays held after a push whose outcome is unknown [3m]
 	LongPoll         time.Duration // getUpdates timeout [50s]
 	RequestTimeout   time.Duration // one Telegram call [15s]
 	PushTimeout      time.Duration // one STK Push, token included [45s]
@@ -77,54 +83,42 @@ type Config struct {
 	Metrics *Metrics // nil = not measured
 }
 
-// Unlimited is the value for the rate and count limits of Config that turns
-// them off (the environment's 0).
-const Unlimited = -1
-
 const (
-	defaultEndpoint   = "https://api.telegram.org/bot%s/%s"
 	maxPollInterval   = time.Minute
 	reconcileInterval = 5 * time.Minute
 	reconcileFor      = 24 * time.Hour
 )
 
-func (c *Config) setDefaults() {
+// check names the configured settings that are missing; every setting an
+// operator makes comes from the configuration, with its defaults.
+func (c *Config) check() error {
+	var missing []string
+	for name, ok := range map[string]bool{
+		"Endpoint":         c.Endpoint != "",
+		"TransactionDesc":  c.TransactionDesc != "",
+		"MaxAmount":        c.MaxAmount > 0,
+		"PollInitialDelay": c.PollInitialDelay > 0,
+		"PollInterval":     c.PollInterval > 0,
+		"PollTimeout":      c.PollTimeout > 0,
+	} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("bot: missing settings: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// tune gives the tuning knobs their defaults.
+func (c *Config) tune() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	if c.Endpoint == "" {
-		c.Endpoint = defaultEndpoint
-	}
-	if c.TransactionDesc == "" {
-		c.TransactionDesc = "Payment"
-	}
-	if c.MaxAmount <= 0 {
-		c.MaxAmount = 250000
-	}
-	if c.MaxPendingPerUser == 0 {
-		c.MaxPendingPerUser = 3
-	}
-	if c.PayPerUserPerHour == 0 {
-		c.PayPerUserPerHour = 20
-	}
-	if c.SendRateGlobal == 0 {
-		c.SendRateGlobal = 25
-	}
-	if c.SendRatePerChat == 0 {
-		c.SendRatePerChat = 1
-	}
-	if c.MpesaRate == 0 {
-		c.MpesaRate = 5
-	}
-	if c.CallbacksEnabled {
-		// Give Daraja time to call back first, so a payment costs one call.
-		def(&c.PollInitialDelay, 60*time.Second)
-	}
-	def(&c.PollInitialDelay, 20*time.Second)
-	def(&c.PollInterval, 15*time.Second)
-	def(&c.PollTimeout, 5*time.Minute)
 	def(&c.PromptLife, defaultPromptLife)
 	def(&c.LongPoll, 50*time.Second)
 	def(&c.RequestTimeout, 15*time.Second)
@@ -158,9 +152,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// limiter returns a rate limiter for perSecond, or nil for no limit.
+// limiter returns a rate limiter for perSecond, or nil for no limit (0).
 func limiter(perSecond float64) *rate.Limiter {
-	if perSecond < 0 {
+	if perSecond <= 0 {
 		return nil
 	}
 	burst := int(perSecond)
@@ -235,7 +229,10 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 	if cfg.CallbackURL == "" {
 		return nil, errors.New("bot: a callback URL is required")
 	}
-	cfg.setDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.tune()
 	b := &Bot{
 		cfg:        cfg,
 		log:        cfg.Logger,

@@ -58,7 +58,7 @@ func FuzzCallbackHandler(f *testing.F) {
 	if _, err := st.RecordPush(p.ID, checkout, "m-1", time.Now().Add(time.Hour)); err != nil {
 		f.Fatal(err)
 	}
-	b, err := bot.New(bot.Config{Token: "1:x", CallbackURL: "https://bot.example.com/daraja/cb"}, st, daraja)
+	b, err := bot.New(handlerConfig("https://bot.example.com/daraja/cb"), st, daraja)
 	if err != nil {
 		f.Fatal(err)
 	}

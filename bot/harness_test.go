@@ -99,22 +99,19 @@ func newWorld(t testing.TB, o options) *world {
 		w.daraja = o.wrap(client)
 	}
 	w.cfg = bot.Config{
-		Token:             w.tg.Token(),
-		Endpoint:          w.tg.Endpoint(),
-		Admins:            []int64{admin.ID},
-		Merchants:         []int64{merchant.ID},
-		CallbacksEnabled:  true,
-		PollInitialDelay:  200 * time.Millisecond,
-		PollInterval:      50 * time.Millisecond,
-		PollTimeout:       5 * time.Second,
-		SendRateGlobal:    bot.Unlimited,
-		SendRatePerChat:   bot.Unlimited,
-		MpesaRate:         bot.Unlimited,
-		PayPerUserPerHour: bot.Unlimited,
-		MaxPendingPerUser: bot.Unlimited,
-		LongPoll:          2 * time.Second,
-		ShutdownTimeout:   5 * time.Second,
-		Version:           "test",
+		Token:            w.tg.Token(),
+		Endpoint:         w.tg.Endpoint(),
+		Admins:           []int64{admin.ID},
+		Merchants:        []int64{merchant.ID},
+		CallbacksEnabled: true,
+		PollInitialDelay: 200 * time.Millisecond,
+		PollInterval:     50 * time.Millisecond,
+		PollTimeout:      5 * time.Second,
+		TransactionDesc:  "Payment",
+		MaxAmount:        250000,
+		LongPoll:         2 * time.Second,
+		ShutdownTimeout:  5 * time.Second,
+		Version:          "test",
 	}
 	if o.cfg != nil {
 		o.cfg(&w.cfg)

@@ -17,6 +17,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
+	"github.com/mpesa-bot/mpesa-bot/bot"
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa/mpesatest"
 	"github.com/mpesa-bot/mpesa-bot/storage"
@@ -27,6 +28,14 @@ import (
 
 // acceptedAnswer is the exact body Daraja expects from a callback receiver.
 const acceptedAnswer = `{"ResultCode":0,"ResultDesc":"Accepted"}`
+
+// handlerConfig is the configuration of a bot that only serves HTTP (its
+// callbacks) in a test: Run is never called, so Telegram is never reached.
+func handlerConfig(callbackURL string) bot.Config {
+	return bot.Config{Token: "1:x", Endpoint: "http://127.0.0.1:1/bot%s/%s", CallbackURL: callbackURL,
+		TransactionDesc: "Payment", MaxAmount: 250000,
+		PollInitialDelay: time.Minute, PollInterval: time.Minute, PollTimeout: time.Hour}
+}
 
 // payment is one /pay as the chat saw it.
 type payment struct {

@@ -12,7 +12,7 @@ import (
 
 func scheduleBot() *Bot {
 	cfg := Config{PollInterval: 15 * time.Second, PollTimeout: 5 * time.Minute}
-	cfg.setDefaults()
+	cfg.tune()
 	return &Bot{cfg: cfg}
 }
 

@@ -32,7 +32,7 @@ type sender struct {
 	tg      *telegram
 	log     *slog.Logger
 	global  *rate.Limiter // nil = no limit
-	perChat float64       // < 0 = no limit
+	perChat float64       // 0 = no limit
 	// migrated is told when Telegram refuses a send because the group became
 	// a supergroup; the message then goes to the new chat. May be nil.
 	migrated func(from, to int64)
@@ -95,7 +95,7 @@ func (s *sender) limits(chatID int64) *chatLimit {
 	cl, ok := s.chats[chatID]
 	if !ok {
 		cl = &chatLimit{chat: limiter(s.perChat)}
-		if chatID < 0 && s.perChat >= 0 {
+		if chatID < 0 && s.perChat > 0 {
 			cl.group = rate.NewLimiter(rate.Every(time.Minute/groupPerMinute), 3)
 		}
 		s.chats[chatID] = cl

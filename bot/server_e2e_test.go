@@ -394,7 +394,7 @@ func TestCallbackRouteFollowsTheCallbackURLPath(t *testing.T) {
 			if _, err := st.RecordPush(p.ID, "ws_CO_191220191020363925", "m-1", time.Now().Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			b, err := bot.New(bot.Config{Token: "1:x", CallbackURL: base}, st, daraja)
+			b, err := bot.New(handlerConfig(base), st, daraja)
 			if err != nil {
 				t.Fatal(err)
 			}

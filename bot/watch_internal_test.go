@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
@@ -20,7 +21,9 @@ func TestWatcherKeepsAPaymentWhoseReadFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Token: "t", CallbackURL: "https://example.com/cb"}, st, noDaraja{})
+	b, err := New(Config{Token: "t", Endpoint: "http://127.0.0.1:1/bot%s/%s", CallbackURL: "https://example.com/cb",
+		TransactionDesc: "Payment", MaxAmount: 100, PollInitialDelay: time.Second, PollInterval: time.Second, PollTimeout: time.Minute},
+		st, noDaraja{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -134,17 +133,6 @@ func (c *Config) OpsURLAddr() string {
 		return c.OpsAddr
 	}
 	return c.HTTPAddr
-}
-
-// IsAdmin reports whether the Telegram user may use admin commands.
-func (c *Config) IsAdmin(userID int64) bool {
-	return c != nil && userID != 0 && slices.Contains(c.AdminIDs, userID)
-}
-
-// IsMerchant reports whether the Telegram user may see every payment. Admins
-// are merchants too.
-func (c *Config) IsMerchant(userID int64) bool {
-	return c != nil && userID != 0 && (slices.Contains(c.MerchantIDs, userID) || c.IsAdmin(userID))
 }
 
 // LogValue logs every setting under its variable's name; secrets show as

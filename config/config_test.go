@@ -377,31 +377,6 @@ func TestConfig_DarajaBaseURL(t *testing.T) {
 	}
 }
 
-func TestConfig_AdminsAreMerchants(t *testing.T) {
-	c := mustLoad(t, env{"ADMIN_IDS": "100", "MERCHANT_IDS": "200"}, needNone)
-	tests := []struct {
-		user            int64
-		admin, merchant bool
-	}{
-		{100, true, true},
-		{200, false, true},
-		{300, false, false},
-		{0, false, false},
-	}
-	for _, tt := range tests {
-		if got := c.IsAdmin(tt.user); got != tt.admin {
-			t.Errorf("IsAdmin(%d) = %v, want %v", tt.user, got, tt.admin)
-		}
-		if got := c.IsMerchant(tt.user); got != tt.merchant {
-			t.Errorf("IsMerchant(%d) = %v, want %v", tt.user, got, tt.merchant)
-		}
-	}
-	var nilConfig *Config
-	if nilConfig.IsAdmin(100) || nilConfig.IsMerchant(100) {
-		t.Errorf("a nil Config grants access")
-	}
-}
-
 func TestLoad_Warnings(t *testing.T) {
 	tests := []struct {
 		name string

@@ -104,14 +104,14 @@ func assemble(cfg *config.Config, log *slog.Logger, tg telegramSettings, admins 
 		TrustedProxies:     cfg.TrustedProxies,
 		TransactionDesc:    cfg.TransactionDesc,
 		MaxAmount:          cfg.MaxAmount,
-		MaxPendingPerUser:  unlimitedIfZero(cfg.MaxPendingPerUser),
-		PayPerUserPerHour:  unlimitedIfZero(cfg.PayPerUserPerHour),
+		MaxPendingPerUser:  cfg.MaxPendingPerUser,
+		PayPerUserPerHour:  cfg.PayPerUserPerHour,
 		PollInitialDelay:   cfg.PollInitialDelay,
 		PollInterval:       cfg.PollInterval,
 		PollTimeout:        cfg.PollTimeout,
-		SendRateGlobal:     unlimitedIfZeroRate(cfg.SendRateGlobal),
-		SendRatePerChat:    unlimitedIfZeroRate(cfg.SendRatePerChat),
-		MpesaRate:          unlimitedIfZeroRate(cfg.MpesaRate),
+		SendRateGlobal:     cfg.SendRateGlobal,
+		SendRatePerChat:    cfg.SendRatePerChat,
+		MpesaRate:          cfg.MpesaRate,
 		Version:            version,
 		Logger:             log,
 		Metrics:            metrics,
@@ -272,21 +272,6 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
-}
-
-// unlimitedIfZero maps the environment's "0 = no limit" to the bot's.
-func unlimitedIfZero(n int) int {
-	if n == 0 {
-		return bot.Unlimited
-	}
-	return n
-}
-
-func unlimitedIfZeroRate(r float64) float64 {
-	if r == 0 {
-		return bot.Unlimited
-	}
-	return r
 }
 
 // hostForDial turns a listen address into one to dial: an empty or
