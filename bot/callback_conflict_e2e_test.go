@@ -38,15 +38,7 @@ func TestPaidCallbackAfterFailedResultIsCheckedFirst(t *testing.T) {
 			t.Errorf("%d messages say %q:%s", n, word, w.transcript())
 		}
 	}
-	st, err := storage.Open(w.dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.GetByCheckoutID(p.checkoutID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := w.storedAfterStop(p.checkoutID)
 	if got.State != storage.StateFailed || got.ResultCode != "1037" {
 		t.Errorf("payment %s %s, want the final result kept (failed 1037)", got.State, got.ResultCode)
 	}

@@ -184,6 +184,22 @@ func callbackBodyFrom(phone int64, checkoutID, resultCode, receipt string, amoun
 	return b
 }
 
+// storedAfterStop reads a payment from the database file once the bot has
+// stopped: what the next start would find.
+func (w *world) storedAfterStop(checkoutID string) storage.Payment {
+	w.t.Helper()
+	st, err := storage.Open(w.dbPath, storage.Options{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := st.GetByCheckoutID(checkoutID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return p
+}
+
 // snapshot is what must not move when a callback is refused or ignored.
 type snapshot struct {
 	State      storage.State

@@ -100,15 +100,7 @@ func TestForgedPaidCallbacksOnACancelledPaymentAreNeverAnnounced(t *testing.T) {
 	})
 	w.stop() // waits for every check in flight
 
-	st, err := storage.Open(w.dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.GetByCheckoutID(p.checkoutID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := w.storedAfterStop(p.checkoutID)
 	if got.State != storage.StateFailed || got.ResultCode != "1032" || got.Receipt != "" {
 		t.Errorf("payment %s code %s receipt %q, want it kept cancelled (failed 1032) with no receipt", got.State, got.ResultCode, got.Receipt)
 	}
@@ -173,15 +165,7 @@ func TestPaidAfterFailureConfirmedByQueryIsCorrectedOnce(t *testing.T) {
 	if n := w.count(shopGroup.ID, "Correction"); n != 1 {
 		t.Errorf("%d corrections in the feed, want 1:%s", n, w.transcript())
 	}
-	st, err := storage.Open(w.dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.GetByCheckoutID(p.checkoutID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := w.storedAfterStop(p.checkoutID)
 	if got.State != storage.StateSucceeded || got.Receipt != "RCPT0PAID1" || !got.Corrected {
 		t.Errorf("payment %s receipt %q corrected %v, want succeeded with the receipt, marked corrected", got.State, got.Receipt, got.Corrected)
 	}
@@ -637,15 +621,7 @@ func TestForgedCancellationIsCheckedAndCorrectedWhenTheCustomerPays(t *testing.T
 	if w.pushes() != 1 {
 		t.Errorf("pushes = %d, want 1", w.pushes())
 	}
-	st, err := storage.Open(w.dbPath, storage.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	got, err := st.GetByCheckoutID(p.checkoutID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := w.storedAfterStop(p.checkoutID)
 	if got.State != storage.StateSucceeded || !got.Corrected || got.VerifyDue {
 		t.Errorf("payment %s corrected %v owing a check %v; want succeeded, corrected, nothing owed", got.State, got.Corrected, got.VerifyDue)
 	}

@@ -90,82 +90,33 @@ func (s *Store) Correct(id string, r Result) (Payment, bool, error) {
 	case len(r.CheckoutRequestID) > maxKey:
 		return Payment{}, false, fmt.Errorf("storage: correct %s: %w: checkout id longer than %d bytes", id, ErrInvalid, maxKey)
 	}
-	cur, err := s.Get(id)
-	if err != nil {
-		return Payment{}, false, err
-	}
-	if err := checkoutMatches(cur.CheckoutRequestID, r.CheckoutRequestID); err != nil {
-		return Payment{}, false, fmt.Errorf("storage: correct %s: %w", id, err)
-	}
-	if cur.State != StateFailed {
-		return cur, false, nil
-	}
-	now := s.clock()
-	var (
-		out     Payment
-		changed bool
-		refused error
-	)
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		out, changed, refused = Payment{}, false, nil
-		b, rec, err := loadForWrite(tx, id)
-		if err != nil || rec == nil {
-			refused = notFound(id, rec)
-			return err
-		}
-		if refused = checkoutMatches(rec.CheckoutRequestID, r.CheckoutRequestID); refused != nil {
-			return nil
-		}
-		if rec.State != StateFailed {
-			out, err = b.payment(rec)
-			return err
-		}
-		if r.CheckoutRequestID != "" && rec.CheckoutRequestID == "" {
-			if held := b.idx[idxCheckout].Get([]byte(r.CheckoutRequestID)); held != nil {
-				refused = fmt.Errorf("%w: checkout id %s belongs to payment %s", ErrConflict, r.CheckoutRequestID, held)
-				return nil
+	return s.transition("correct", id, r, func(from State) bool { return from == StateFailed },
+		func(b *txBuckets, rec *record, now time.Time) (*record, Event, error) {
+			next := rec.clone()
+			next.State = StateSucceeded
+			next.ResultCode = r.ResultCode
+			next.ResultDesc = r.ResultDesc
+			if r.Receipt != "" {
+				next.Receipt = r.Receipt
 			}
-		}
-		next := rec.clone()
-		next.State = StateSucceeded
-		next.ResultCode = r.ResultCode
-		next.ResultDesc = r.ResultDesc
-		fillEmpty(&next.CheckoutRequestID, r.CheckoutRequestID)
-		if r.Receipt != "" {
-			next.Receipt = r.Receipt
-		}
-		next.SettledBy = r.Source
-		next.SettledAt = now
-		next.NextQueryAt = time.Time{}
-		next.Corrected = true
-		if next.Receipt == "" {
-			next.Receipt = rec.VerifyReceipt
-		}
-		if next.VerifyDue {
-			next.VerifyDue = false
-			next.Verifications++
-		}
-		next.VerifyReceipt = ""
-		if err := b.releaseHold(next.Phone, next.ID); err != nil {
-			return err
-		}
-		next.Notified = false
-		next.FeedPosted = false
-		next.UpdatedAt = now
-		if err := b.change(rec, next, Event{At: now, Source: r.Source, Type: "corrected", Detail: settleDetail(rec.State, r)}); err != nil {
-			return err
-		}
-		out, err = b.payment(next)
-		changed = err == nil
-		return err
-	})
-	if err != nil {
-		return Payment{}, false, wrapDB("correct "+id, err)
-	}
-	if refused != nil {
-		return Payment{}, false, fmt.Errorf("storage: correct %s: %w", id, refused)
-	}
-	return out, changed, nil
+			if next.Receipt == "" {
+				next.Receipt = rec.VerifyReceipt
+			}
+			next.SettledBy = r.Source
+			next.SettledAt = now
+			next.NextQueryAt = time.Time{}
+			next.Corrected = true
+			if next.VerifyDue {
+				next.VerifyDue = false
+				next.Verifications++
+			}
+			next.VerifyReceipt = ""
+			// M-Pesa's own query answered: the prompt is over.
+			if err := b.releaseHold(next.Phone, next.ID); err != nil {
+				return nil, Event{}, err
+			}
+			return next, Event{At: now, Source: r.Source, Type: "corrected", Detail: settleDetail(rec.State, r)}, nil
+		})
 }
 
 // amend is the Batch skeleton of AddReceipt: change returns the new record

