@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mpesa-bot/mpesa-bot/bot"
 	"github.com/mpesa-bot/mpesa-bot/bot/telegramtest"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
@@ -130,8 +132,12 @@ func TestForgedPaidCallbacksOnACancelledPaymentAreNeverAnnounced(t *testing.T) {
 // paid. The same callback posted again tells nobody anything more.
 func TestPaidAfterFailureConfirmedByQueryIsCorrectedOnce(t *testing.T) {
 	q := &queryOverride{}
+	reg := prometheus.NewRegistry()
 	w := newWorld(t, options{
-		cfg:  func(c *bot.Config) { c.MerchantChatID = shopGroup.ID },
+		cfg: func(c *bot.Config) {
+			c.MerchantChatID = shopGroup.ID
+			c.Metrics = bot.NewMetrics(reg)
+		},
 		wrap: func(d bot.Daraja) bot.Daraja { q.Daraja = d; return q },
 	})
 	w.tg.AddChat(shopGroup)
@@ -171,6 +177,11 @@ func TestPaidAfterFailureConfirmedByQueryIsCorrectedOnce(t *testing.T) {
 	}
 	if n := historyCount(got, "corrected"); n != 1 {
 		t.Errorf("%d corrected events, want 1", n)
+	}
+	m := samples(t, reg)
+	if m["mpesa_bot_payments_corrected_total{}"] != 1 || m["mpesa_bot_payments_settled_total{outcome=paid,source=correction}"] != 1 {
+		t.Errorf("metrics: corrected %v, settled paid by correction %v; want 1 and 1",
+			m["mpesa_bot_payments_corrected_total{}"], m["mpesa_bot_payments_settled_total{outcome=paid,source=correction}"])
 	}
 }
 
