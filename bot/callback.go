@@ -183,9 +183,15 @@ func (b *Bot) applyCallback(p storage.Payment, cb *mpesa.Callback) error {
 	if res.State == storage.StateFailed {
 		// Anyone holding the URL could have sent this (a "not paid" carries
 		// no amount or phone to match): the chat is told at once, but the
-		// phone stays held and M-Pesa's own query confirms the result.
+		// phone stays held and M-Pesa's own query confirms the result. Nor
+		// may it name the payment's CheckoutRequestID when none is stored
+		// yet: a forged one would lock out the real push answer and the
+		// genuine callbacks.
 		res.Verify = true
 		res.HoldUntil = b.promptExpiry(p)
+		if p.CheckoutRequestID == "" {
+			res.CheckoutRequestID = ""
+		}
 	}
 	settled, changed, err := b.settleOrFail(p.ID, res)
 	switch {
@@ -255,10 +261,16 @@ func (b *Bot) callbackConflict(p storage.Payment, cb *mpesa.Callback, detail str
 			slog.String("state", string(p.State)), slog.String("result_code", p.ResultCode),
 			slog.String("callback_result_code", cb.ResultCode), slog.String("receipt", cb.Receipt))
 	}
-	if cb.Outcome() != mpesa.OutcomePaid || p.State != storage.StateFailed || p.CheckoutRequestID == "" {
+	if cb.Outcome() != mpesa.OutcomePaid || p.State != storage.StateFailed {
 		return nil
 	}
-	got, requested, err := b.store.RequestVerify(p.ID, cb.Receipt, "callback", maxVerifications)
+	// The callback matched the payment's amount and phone: its
+	// CheckoutRequestID may fill a missing one (a push answer that was
+	// lost), so the check can ask M-Pesa about it.
+	got, requested, err := b.store.RequestVerify(p.ID, cb.CheckoutRequestID, cb.Receipt, "callback", maxVerifications)
+	if errors.Is(err, storage.ErrConflict) {
+		return errNotThisPayment
+	}
 	if err != nil {
 		b.log.Error("callback: asking for a check failed", slog.String("payment_id", p.ID), slog.Any("error", err))
 		return err

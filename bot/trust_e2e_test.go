@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -682,4 +683,41 @@ func TestCheckOwedAtShutdownIsMadeAfterARestart(t *testing.T) {
 	}
 	w.start()
 	w.awaitReply(p.chat.ID, p.msg, "correction", "successful")
+}
+
+// A forged "not paid" that arrives before the push answer is stored, naming
+// a CheckoutRequestID of its own, must not take the payment over: the real
+// push answer is still stored, and when the customer pays, M-Pesa's query
+// corrects the payment.
+func TestForgedCancellationBeforeThePushAnswerCannotNameThePayment(t *testing.T) {
+	hold := &holdPush{answered: make(chan *mpesa.PushResponse, 1), release: make(chan struct{})}
+	w := newWorld(t, options{cfg: longInitialDelay, wrap: func(d bot.Daraja) bot.Daraja { hold.Daraja = d; return hold }})
+	release := sync.OnceFunc(func() { close(hold.release) })
+	t.Cleanup(release)
+	w.sim.SetPhoneOutcome("254712345678", mpesatest.Outcome{ResultCode: "0", Manual: true, NoCallback: true})
+	chat := telegramtest.PrivateChat(customer)
+	msg := w.say(chat, customer, "/pay 0712345678 100 EARLY-1")
+	var resp *mpesa.PushResponse
+	select {
+	case resp = <-hold.answered:
+	case <-time.After(waitLimit):
+		t.Fatal("no push reached the simulator")
+	}
+	var sent struct{ CallBackURL string }
+	if err := json.Unmarshal(w.sim.Requests(mpesatest.EndpointPush)[0].Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if a := w.post(pathOf(t, sent.CallBackURL), callbackBody("ws_CO_forged00000000", "1032", "", 0)); a.status != http.StatusOK {
+		t.Fatalf("forged cancellation: answer %d %q", a.status, a.body)
+	}
+	release()
+	w.awaitReply(chat.ID, msg, "cancelled")
+	w.eventually("the real push answer stored", func() bool {
+		p, err := w.store.GetByIdempotencyKey(idempotencyKey(chat.ID, msg))
+		return err == nil && p.CheckoutRequestID == resp.CheckoutRequestID
+	})
+	if err := w.sim.Complete(resp.CheckoutRequestID); err != nil {
+		t.Fatal(err)
+	}
+	w.awaitReply(chat.ID, msg, "correction", "successful")
 }

@@ -73,3 +73,28 @@ func TestClientIP(t *testing.T) {
 		})
 	}
 }
+
+// A payment scheduled again while it is being checked is not handed to a
+// second worker (two queries at once): it waits for the check to finish,
+// at the earlier of the times asked for.
+func TestWatcherNeverChecksOnePaymentTwiceAtOnce(t *testing.T) {
+	w := newWatcher(nil, 2)
+	now := time.Now()
+	w.schedule("p1", now)
+	if id, _ := w.next(now); id != "p1" {
+		t.Fatalf("next = %q, want p1", id)
+	}
+	w.schedule("p1", now.Add(time.Minute))
+	w.schedule("p1", now.Add(time.Second))
+	if id, _ := w.next(now.Add(time.Hour)); id != "" {
+		t.Fatalf("next during the check = %q, want nothing", id)
+	}
+	w.done("p1")
+	if id, _ := w.next(now.Add(time.Second)); id != "p1" {
+		t.Errorf("after the check: next = %q, want p1 due at the earlier time", id)
+	}
+	w.done("p1")
+	if n := w.len(); n != 0 {
+		t.Errorf("watched = %d after a check that scheduled nothing, want 0", n)
+	}
+}

@@ -30,9 +30,11 @@ type watcher struct {
 }
 
 type dueItem struct {
-	id  string
-	at  time.Time
-	pos int
+	id       string
+	at       time.Time
+	pos      int  // in the heap; -1 while out of it
+	checking bool // a worker is checking it right now
+	again    bool // scheduled during its check: back in the heap at `at` when the check is done
 }
 
 type dueHeap []*dueItem
@@ -62,15 +64,21 @@ func newWatcher(check func(context.Context, string), workers int) *watcher {
 	return &watcher{check: check, workers: workers, index: make(map[string]*dueItem), wake: make(chan struct{}, 1)}
 }
 
-// schedule (re)sets when id is next checked.
+// schedule sets when id is next checked; of two times asked for before the
+// next check, the earlier wins. A payment being checked is not handed to
+// another worker meanwhile: it goes back in the queue when its check is done,
+// so one payment never has two checks (two queries) at once.
 func (w *watcher) schedule(id string, at time.Time) {
 	w.mu.Lock()
 	if it, ok := w.index[id]; ok {
-		it.at = at
-		if it.pos >= 0 {
+		switch {
+		case it.checking && !it.again:
+			it.at, it.again = at, true
+		case it.checking:
+			it.at = earlier(it.at, at)
+		default:
+			it.at = earlier(it.at, at)
 			heap.Fix(&w.queue, it.pos)
-		} else {
-			heap.Push(&w.queue, it) // being checked right now: due again at `at`
 		}
 	} else {
 		it := &dueItem{id: id, at: at}
@@ -149,7 +157,8 @@ func (w *watcher) run(ctx context.Context) {
 }
 
 // next pops a due payment, or says how long until one is due. A popped entry
-// stays in the index (pos -1) so a schedule during its check re-queues it.
+// stays in the index, marked as being checked, so a schedule during its check
+// re-queues it once the check is done.
 func (w *watcher) next(now time.Time) (string, time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -160,16 +169,31 @@ func (w *watcher) next(now time.Time) (string, time.Duration) {
 		return "", d
 	}
 	it := heap.Pop(&w.queue).(*dueItem)
+	it.checking = true
 	return it.id, 0
 }
 
-// done forgets a checked payment unless its check scheduled it again.
+// done forgets a checked payment unless it was scheduled again meanwhile.
 func (w *watcher) done(id string) {
 	w.mu.Lock()
-	if it, ok := w.index[id]; ok && it.pos < 0 {
-		delete(w.index, id)
+	if it, ok := w.index[id]; ok && it.checking {
+		it.checking = false
+		if it.again {
+			it.again = false
+			heap.Push(&w.queue, it)
+		} else {
+			delete(w.index, id)
+		}
 	}
 	w.mu.Unlock()
+	w.poke()
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // nextQuery is the query schedule of one payment: the first query at
@@ -323,6 +347,17 @@ func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) error {
 // the phone's hold. No answer yet (an error, "still processing") asks again
 // later, with the watcher's backoff, until the payment leaves reconciliation.
 func (b *Bot) verify(ctx context.Context, p storage.Payment) {
+	now := time.Now()
+	if p.CheckoutRequestID == "" {
+		// Nothing to ask about until the push answer is stored (or a
+		// matched callback names the request).
+		if !now.Before(pushedAt(p).Add(reconcileFor)) {
+			b.verifyDone(p, now, "verify_gave_up", "no CheckoutRequestID to ask M-Pesa about; the result stays", false)
+			return
+		}
+		b.watcher.schedule(p.ID, now.Add(jitter(b.verifyInterval(p, now))))
+		return
+	}
 	if err := b.waitDaraja(ctx); err != nil {
 		return // stopping: resumed from the store at the next start
 	}
@@ -332,7 +367,7 @@ func (b *Bot) verify(ctx context.Context, p storage.Payment) {
 	if ctx.Err() != nil {
 		return
 	}
-	now := time.Now()
+	now = time.Now()
 	switch {
 	case err == nil && !res.Pending && res.Outcome() == mpesa.OutcomePaid:
 		got, changed, cerr := b.store.Correct(p.ID, storage.Result{State: storage.StateSucceeded, Source: "query",
@@ -366,11 +401,23 @@ func (b *Bot) verify(ctx context.Context, p storage.Payment) {
 		Type: "verify_pending", Detail: detail}); serr != nil {
 		b.log.Error("verify: storing the attempt failed", slog.String("payment_id", p.ID), slog.Any("error", serr))
 	}
+	p.Queries = queries
+	b.watcher.schedule(p.ID, now.Add(jitter(b.verifyInterval(p, now))))
+}
+
+// verifyInterval is how long until a check is tried again: POLL_INTERVAL
+// growing to a minute while the PIN prompt may still be answered (a
+// POLL_TIMEOUT after the push), then the slow reconciliation pace, so an
+// outage does not turn owed checks into a flood of queries.
+func (b *Bot) verifyInterval(p storage.Payment, now time.Time) time.Duration {
+	if now.After(pushedAt(p).Add(b.cfg.PollTimeout)) {
+		return reconcileInterval
+	}
 	interval := b.cfg.PollInterval
-	for i := 1; i < queries && interval < maxPollInterval; i++ {
+	for i := 1; i < p.Queries && interval < maxPollInterval; i++ {
 		interval += interval / 2
 	}
-	b.watcher.schedule(p.ID, now.Add(jitter(min(interval, maxPollInterval))))
+	return min(interval, maxPollInterval)
 }
 
 // pushedAt is when p's push went out, or when p was created if that is not

@@ -55,7 +55,7 @@ func (s *Store) AddReceipt(id, receipt, source string) (Payment, bool, error) {
 		return cur, false, nil
 	}
 	now := s.clock()
-	return s.amend("add receipt "+id, id, func(r *record) (*record, []Event) {
+	return s.amend("add receipt "+id, id, func(_ *txBuckets, r *record) (*record, []Event) {
 		if r.State != StateSucceeded || r.Receipt != "" {
 			return nil, nil
 		}
@@ -99,17 +99,14 @@ func (s *Store) Correct(id string, r Result) (Payment, bool, error) {
 			if r.Receipt != "" {
 				next.Receipt = r.Receipt
 			}
-			if next.Receipt == "" {
+			if next.Receipt == "" && validReceipt(rec.VerifyReceipt) {
 				next.Receipt = rec.VerifyReceipt
 			}
 			next.SettledBy = r.Source
 			next.SettledAt = now
 			next.NextQueryAt = time.Time{}
 			next.Corrected = true
-			if next.VerifyDue {
-				next.VerifyDue = false
-				next.Verifications++
-			}
+			next.VerifyDue = false
 			next.VerifyReceipt = ""
 			// M-Pesa's own query answered: the prompt is over.
 			if err := b.releaseHold(next.Phone, next.ID); err != nil {
@@ -122,7 +119,7 @@ func (s *Store) Correct(id string, r Result) (Payment, bool, error) {
 // amend is the Batch skeleton of AddReceipt: change returns the new record
 // and its events, or nil to change nothing; amend reports whether it wrote
 // and the payment as stored.
-func (s *Store) amend(op, id string, change func(*record) (*record, []Event)) (Payment, bool, error) {
+func (s *Store) amend(op, id string, change func(*txBuckets, *record) (*record, []Event)) (Payment, bool, error) {
 	var (
 		out     Payment
 		changed bool
@@ -135,7 +132,7 @@ func (s *Store) amend(op, id string, change func(*record) (*record, []Event)) (P
 			refused = notFound(id, r)
 			return err
 		}
-		next, events := change(r)
+		next, events := change(b, r)
 		if next == nil {
 			out, err = b.payment(r)
 			return err

@@ -13,36 +13,62 @@ import (
 // or a failed query in between leaves it owed, and ListVerifyDue finds it at
 // start.
 
+// conflictingReceipts is VerifyReceipt when callbacks claimed different
+// receipts: none of them can be believed, so Correct stores none. It is not a
+// valid receipt, so it can never be shown as one.
+const conflictingReceipts = "-"
+
 // RequestVerify marks a failed payment as owing a check with M-Pesa, because
-// a callback now says it was paid, and keeps the receipt that callback
-// claimed (used by Correct when M-Pesa confirms). It reports whether it wrote.
-// A payment already owing a check only gains a missing receipt. At most limit
-// checks are ever asked for one payment, so a flood of forged callbacks
-// cannot turn into a flood of queries; other states change nothing. receipt
-// may be empty; a non-empty one is checked like AddReceipt's (ErrInvalid).
-func (s *Store) RequestVerify(id, receipt, source string, limit int) (Payment, bool, error) {
+// a callback that matched it (amount and phone) now says it was paid, and
+// keeps the receipt that callback claimed for Correct. It reports whether it
+// wrote. checkoutID fills an empty CheckoutRequestID (a push whose answer was
+// lost): a matched "paid" callback is the only way to learn it, and the check
+// needs it; one that belongs to another payment is ErrConflict.
+//
+// A payment already owing a check gains a missing receipt or ID; callbacks
+// claiming different receipts leave none to show. Each request that sets the
+// mark counts: at most limit are ever made for one payment, so a flood of
+// forged callbacks cannot turn into a flood of queries (the check a "not
+// paid" callback itself owes, Settle with Result.Verify, does not count).
+// Other states change nothing. A non-empty receipt is checked like
+// AddReceipt's (ErrInvalid).
+func (s *Store) RequestVerify(id, checkoutID, receipt, source string, limit int) (Payment, bool, error) {
 	switch {
 	case receipt != "" && !validReceipt(receipt):
 		return Payment{}, false, fmt.Errorf("storage: request verify %s: %w: receipt must be 1 to %d letters and digits", id, ErrInvalid, maxReceipt)
-	case source == "" || limit < 1:
-		return Payment{}, false, fmt.Errorf("storage: request verify %s: %w: source and a positive limit required", id, ErrInvalid)
+	case source == "" || limit < 1 || len(checkoutID) > maxKey:
+		return Payment{}, false, fmt.Errorf("storage: request verify %s: %w: source, a positive limit and a checkout id of at most %d bytes required", id, ErrInvalid, maxKey)
 	}
 	now := s.clock()
-	return s.amend("request verify "+id, id, func(r *record) (*record, []Event) {
+	var refused error
+	p, wrote, err := s.amend("request verify "+id, id, func(b *txBuckets, r *record) (*record, []Event) {
+		refused = nil
 		if r.State != StateFailed {
 			return nil, nil
 		}
 		next := r.clone()
+		if checkoutID != "" && r.CheckoutRequestID == "" {
+			if held := b.idx[idxCheckout].Get([]byte(checkoutID)); held != nil {
+				refused = fmt.Errorf("%w: checkout id %s belongs to payment %s", ErrConflict, checkoutID, held)
+				return nil, nil
+			}
+			next.CheckoutRequestID = checkoutID
+		}
 		switch {
-		case r.VerifyDue && (receipt == "" || r.VerifyReceipt != ""):
+		case !r.VerifyDue && r.Verifications >= limit:
 			return nil, nil
-		case r.VerifyDue:
-			next.VerifyReceipt = receipt
-		case r.Verifications >= limit:
-			return nil, nil
-		default:
+		case !r.VerifyDue:
 			next.VerifyDue = true
+			next.Verifications++
 			next.VerifyReceipt = receipt
+		case receipt == "" || receipt == r.VerifyReceipt || r.VerifyReceipt == conflictingReceipts:
+		case r.VerifyReceipt == "":
+			next.VerifyReceipt = receipt
+		default:
+			next.VerifyReceipt = conflictingReceipts
+		}
+		if *next == *r {
+			return nil, nil
 		}
 		next.UpdatedAt = now
 		detail := "a callback says paid"
@@ -51,6 +77,10 @@ func (s *Store) RequestVerify(id, receipt, source string, limit int) (Payment, b
 		}
 		return next, []Event{{At: now, Source: source, Type: "verify_requested", Detail: detail}}
 	})
+	if err == nil && refused != nil {
+		return Payment{}, false, fmt.Errorf("storage: request verify %s: %w", id, refused)
+	}
+	return p, wrote, err
 }
 
 // VerifyDone records the answer to a check a payment owed: it clears
@@ -78,7 +108,6 @@ func (s *Store) VerifyDone(id string, ev Event, release bool) (bool, error) {
 		next := r.clone()
 		next.VerifyDue = false
 		next.VerifyReceipt = ""
-		next.Verifications++
 		next.UpdatedAt = now
 		wrote = true
 		return next, []Event{event}, nil

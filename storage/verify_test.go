@@ -53,7 +53,7 @@ func TestRequestVerifyIsBoundedAndCorrectUsesTheClaimedReceipt(t *testing.T) {
 	s, clock := mustOpenStore(t)
 	p := paymentIn(t, s, clock, storage.StateFailed)
 	for range 10 {
-		if _, _, err := s.RequestVerify(p.ID, "", "callback", 2); err != nil {
+		if _, _, err := s.RequestVerify(p.ID, "", "", "callback", 2); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.VerifyDone(p.ID, storage.Event{Source: "query", Type: "verified"}, false); err != nil {
@@ -65,26 +65,26 @@ func TestRequestVerifyIsBoundedAndCorrectUsesTheClaimedReceipt(t *testing.T) {
 	}
 
 	q := paymentIn(t, s, clock, storage.StateFailed)
-	if _, wrote, err := s.RequestVerify(q.ID, "", "callback", 3); err != nil || !wrote {
+	if _, wrote, err := s.RequestVerify(q.ID, "", "", "callback", 3); err != nil || !wrote {
 		t.Fatalf("RequestVerify = %v, %v", wrote, err)
 	}
-	if _, wrote, err := s.RequestVerify(q.ID, "RCPT0PAID1", "callback", 3); err != nil || !wrote {
+	if _, wrote, err := s.RequestVerify(q.ID, "", "RCPT0PAID1", "callback", 3); err != nil || !wrote {
 		t.Fatalf("RequestVerify adding the receipt = %v, %v", wrote, err)
 	}
-	if _, wrote, err := s.RequestVerify(q.ID, "RCPT0OTHER", "callback", 3); err != nil || wrote {
-		t.Fatalf("RequestVerify with a second receipt = %v, %v; want nothing written", wrote, err)
+	if _, wrote, err := s.RequestVerify(q.ID, "", "RCPT0PAID1", "callback", 3); err != nil || wrote {
+		t.Fatalf("RequestVerify with the same receipt again = %v, %v; want nothing written", wrote, err)
 	}
 	got, changed, err := s.Correct(q.ID, storage.Result{State: storage.StateSucceeded, ResultCode: "0", Source: "query"})
 	if err != nil || !changed || got.Receipt != "RCPT0PAID1" || got.VerifyDue || !got.Corrected {
 		t.Fatalf("Correct = %+v, %v, %v; want succeeded with the claimed receipt, no check owed", got, changed, err)
 	}
-	if _, _, err := s.RequestVerify(q.ID, "", "callback", 3); err != nil {
+	if _, _, err := s.RequestVerify(q.ID, "", "", "callback", 3); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustGet(t, s, q.ID); got.VerifyDue {
 		t.Error("a succeeded payment was marked as owing a check")
 	}
-	if _, _, err := s.RequestVerify(q.ID, "RCPT-!", "callback", 3); !errors.Is(err, storage.ErrInvalid) {
+	if _, _, err := s.RequestVerify(q.ID, "", "RCPT-!", "callback", 3); !errors.Is(err, storage.ErrInvalid) {
 		t.Errorf("RequestVerify with a bad receipt = %v, want ErrInvalid", err)
 	}
 	mustCheck(t, s)
@@ -119,4 +119,44 @@ func TestOpenPrunesExpiredHolds(t *testing.T) {
 	if until, _, err := s.PhoneHeldUntil(held.Phone); err != nil || !until.IsZero() {
 		t.Errorf("PhoneHeldUntil = %v, %v; want the expired hold pruned at Open", until, err)
 	}
+}
+
+// Callbacks that claim different receipts for the same payment cannot all be
+// right: the correction shows none of them.
+func TestCorrectShowsNoReceiptWhenCallbacksDisagree(t *testing.T) {
+	s, clock := mustOpenStore(t)
+	p := paymentIn(t, s, clock, storage.StateFailed)
+	for _, receipt := range []string{"FORGED0001", "GENUINE001", "THIRD00001"} {
+		if _, _, err := s.RequestVerify(p.ID, "", receipt, "callback", 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, changed, err := s.Correct(p.ID, storage.Result{State: storage.StateSucceeded, ResultCode: "0", Source: "query"})
+	if err != nil || !changed || got.Receipt != "" {
+		t.Fatalf("Correct = receipt %q, %v, %v; want corrected with no receipt", got.Receipt, changed, err)
+	}
+	if _, added, err := s.AddReceipt(p.ID, "GENUINE001", "callback"); err != nil || !added {
+		t.Errorf("AddReceipt after the correction = %v, %v; want the next matching callback to fill it", added, err)
+	}
+}
+
+// A matched "paid" callback supplies the CheckoutRequestID of a payment whose
+// push answer was lost, so the check can ask M-Pesa; one held by another
+// payment is refused.
+func TestRequestVerifyFillsAMissingCheckoutID(t *testing.T) {
+	s, clock := mustOpenStore(t)
+	lost := mustCreate(t, s, newPayment())
+	settle(t, s, lost.ID, storage.StateFailed, "1032")
+	other := pendingPayment(t, s, clock)
+	if _, _, err := s.RequestVerify(lost.ID, other.CheckoutRequestID, "", "callback", 3); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("RequestVerify with another payment's checkout id = %v, want ErrConflict", err)
+	}
+	got, wrote, err := s.RequestVerify(lost.ID, "ws_CO_found", "", "callback", 3)
+	if err != nil || !wrote || got.CheckoutRequestID != "ws_CO_found" || !got.VerifyDue {
+		t.Fatalf("RequestVerify = %q due %v, %v, %v; want the id filled and a check owed", got.CheckoutRequestID, got.VerifyDue, wrote, err)
+	}
+	if byID, err := s.GetByCheckoutID("ws_CO_found"); err != nil || byID.ID != lost.ID {
+		t.Errorf("GetByCheckoutID = %v, %v; want the payment indexed by its new id", byID.ID, err)
+	}
+	mustCheck(t, s)
 }
