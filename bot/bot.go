@@ -72,8 +72,8 @@ type Config struct {
 	MaxHandlers      int           // handlers running at once [64]
 	MaxQueued        int           // updates accepted but unfinished [1024]
 	MaxQueuedPerChat int           // updates waiting in one chat; more are dropped [32]
-	QueryWorkers     int           // STK Queries in flight at once [4]
-	NotifyWorkers    int           // outcome messages in flight at once [4]
+	QueryWorkers     int           // STK Queries in flight at once [16]; MpesaRate paces them
+	NotifyWorkers    int           // outcome messages in flight at once [64]; Telegram's rates pace them
 	NotifyQueue      int           // messages queued per lane; beyond it the store is rescanned [4096]
 	NotifyRescan     time.Duration // how often an overflowed lane rescans the store [30s]
 	ShutdownTimeout  time.Duration // how long Run waits for in-flight work after ctx ends [20s]
@@ -135,10 +135,14 @@ func (c *Config) tune() {
 		c.MaxQueuedPerChat = 32
 	}
 	if c.QueryWorkers <= 0 {
-		c.QueryWorkers = 4
+		// A worker waits out a query's round trip and the store's write:
+		// a handful of workers capped throughput, not Daraja.
+		c.QueryWorkers = 16
 	}
 	if c.NotifyWorkers <= 0 {
-		c.NotifyWorkers = 4
+		// A worker holds a send and the write that marks it told (an
+		// fsync): 4 capped outcomes at a few hundred a second.
+		c.NotifyWorkers = 64
 	}
 	if c.NotifyQueue <= 0 {
 		c.NotifyQueue = 4096

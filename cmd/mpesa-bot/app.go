@@ -161,7 +161,7 @@ func (a *app) darajaClient(metrics *bot.Metrics, toBot http.RoundTripper) (*mpes
 		PartyB:          cfg.MpesaPartyB,
 		MaxAmount:       cfg.MaxAmount,
 		Logger:          a.log,
-		HTTPClient:      &http.Client{Transport: metrics.InstrumentDaraja(http.DefaultTransport.(*http.Transport).Clone())},
+		HTTPClient:      &http.Client{Transport: metrics.InstrumentDaraja(darajaTransport())},
 	}
 	if cfg.Environment == config.Simulator {
 		if mc.ShortCode == "" {
@@ -272,6 +272,15 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp := rec.Result()
 	resp.Request = req
 	return resp, nil
+}
+
+// darajaTransport keeps enough idle connections to Daraja for a busy bot:
+// http.DefaultTransport keeps 2 per host, and every call beyond them paid for
+// a new connection.
+func darajaTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // hostForDial turns a listen address into one to dial: an empty or
