@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,6 +53,35 @@ func TestHealthcheck(t *testing.T) {
 		r := runMain(t, context.Background(), vars{"HTTP_ADDR": env["HTTP_ADDR"]}, "", "healthcheck")
 		if r.code == 0 || !strings.HasPrefix(r.stdout, "503") {
 			t.Fatalf("want a non-zero exit and 503 from a bot without Telegram:\n%s", r)
+		}
+	})
+
+	t.Run("OpsAddrServesHealthAndHTTPAddrOnlyCallbacks", func(t *testing.T) {
+		t.Parallel()
+		tg := newFakeTelegram(t)
+		env := simulatorEnv(t, tg).with(vars{"HTTP_ADDR": freeAddr(t), "OPS_ADDR": freeAddr(t)})
+		startBot(t, tg, env)
+		r := runMain(t, context.Background(), vars{"HTTP_ADDR": env["HTTP_ADDR"], "OPS_ADDR": env["OPS_ADDR"]}, "", "healthcheck")
+		if r.code != 0 || !strings.HasPrefix(r.stdout, "200") {
+			t.Fatalf("healthcheck through OPS_ADDR: want exit 0 and 200:\n%s", r)
+		}
+		for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+			resp, err := http.Get("http://" + env["HTTP_ADDR"] + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s on HTTP_ADDR = %d, want 404: operations routes belong on OPS_ADDR", path, resp.StatusCode)
+			}
+		}
+		resp, err := http.Get("http://" + env["OPS_ADDR"] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /metrics on OPS_ADDR = %d, want 200", resp.StatusCode)
 		}
 	})
 
