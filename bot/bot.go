@@ -15,14 +15,16 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 // Daraja is what the bot needs of the M-Pesa client; *mpesa.Client has it.
+// The lifecycle pushes and queries; the bot itself only checks the token
+// (readiness) and names the environment (/envinfo).
 type Daraja interface {
-	Push(ctx context.Context, req mpesa.PushRequest) (*mpesa.PushResponse, error)
-	Query(ctx context.Context, checkoutRequestID string) (*mpesa.QueryResult, error)
+	lifecycle.Daraja
 	Token(ctx context.Context) (string, error)
 	EnvironmentInfo() mpesa.EnvironmentInfo
 }
@@ -83,12 +85,6 @@ type Config struct {
 	Metrics *Metrics // nil = not measured
 }
 
-const (
-	maxPollInterval   = time.Minute
-	reconcileInterval = 5 * time.Minute
-	reconcileFor      = 24 * time.Hour
-)
-
 // check names the configured settings that are missing; every setting an
 // operator makes comes from the configuration, with its defaults.
 func (c *Config) check() error {
@@ -119,11 +115,8 @@ func (c *Config) tune() {
 			*d = v
 		}
 	}
-	def(&c.PromptLife, defaultPromptLife)
 	def(&c.LongPoll, 50*time.Second)
 	def(&c.RequestTimeout, 15*time.Second)
-	def(&c.PushTimeout, 45*time.Second)
-	def(&c.QueryTimeout, 60*time.Second)
 	def(&c.ShutdownTimeout, 20*time.Second)
 	if c.MaxHandlers <= 0 {
 		c.MaxHandlers = 64
@@ -133,11 +126,6 @@ func (c *Config) tune() {
 	}
 	if c.MaxQueuedPerChat <= 0 {
 		c.MaxQueuedPerChat = 32
-	}
-	if c.QueryWorkers <= 0 {
-		// A worker waits out a query's round trip and the store's write:
-		// a handful of workers capped throughput, not Daraja.
-		c.QueryWorkers = 16
 	}
 	if c.NotifyWorkers <= 0 {
 		// A worker holds a send and the write that marks it told (an
@@ -171,18 +159,16 @@ func limiter(perSecond float64) *rate.Limiter {
 // Bot is the running application: it polls Telegram, handles commands, pushes
 // payments, watches them until they settle and tells the chat how they ended.
 type Bot struct {
-	cfg        Config
-	log        *slog.Logger
-	store      *storage.Store
-	daraja     Daraja
-	tg         *telegram
-	sender     *sender
-	users      *userLimits
-	darajaRate *rate.Limiter // nil = no limit
-	watcher    *watcher
-	notifier   *notifier
-	health     *health
-	metrics    *Metrics
+	cfg      Config
+	log      *slog.Logger
+	store    *storage.Store
+	daraja   Daraja
+	tg       *telegram
+	sender   *sender
+	life     *lifecycle.Engine
+	notifier *notifier
+	health   *health
+	metrics  *Metrics
 
 	admins       map[int64]bool
 	merchants    map[int64]bool
@@ -196,30 +182,6 @@ type Bot struct {
 
 	ready chan struct{}              // closed when Run has started polling
 	disp  atomic.Pointer[dispatcher] // set by Run
-	bg    sync.WaitGroup             // jobs started by background; Run waits for them
-	// bgCtx is the context of background jobs, cancelled by Run on its way out.
-	bgCtx     context.Context
-	bgCancel  context.CancelFunc
-	bgMu      sync.Mutex
-	bgStopped bool // no more background jobs: Run is waiting for the last ones
-}
-
-// background runs a one-off job that must not hold up its caller, for at
-// most limit. Its context also ends when the bot stops (Run cancels it after
-// the shutdown drain), and Run waits for such jobs before it returns.
-func (b *Bot) background(job func(ctx context.Context), limit time.Duration) {
-	b.bgMu.Lock()
-	defer b.bgMu.Unlock()
-	if b.bgStopped {
-		return // Run is past waiting: what the job would do is resumed from the store at the next start
-	}
-	b.bg.Add(1)
-	go func() {
-		defer b.bg.Done()
-		ctx, cancel := context.WithTimeout(b.bgCtx, limit)
-		defer cancel()
-		job(ctx)
-	}()
 }
 
 // New builds a bot. It makes no network call: Run does.
@@ -238,26 +200,41 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 	}
 	cfg.tune()
 	b := &Bot{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		store:      store,
-		daraja:     daraja,
-		users:      newUserLimits(cfg.PayPerUserPerHour),
-		darajaRate: limiter(cfg.MpesaRate),
-		health:     newHealth(),
-		metrics:    cfg.Metrics,
-		admins:     idSet(cfg.Admins),
-		merchants:  idSet(cfg.Merchants),
-		acks:       make(map[string]bool),
-		ready:      make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		store:     store,
+		daraja:    daraja,
+		health:    newHealth(),
+		metrics:   cfg.Metrics,
+		admins:    idSet(cfg.Admins),
+		merchants: idSet(cfg.Merchants),
+		acks:      make(map[string]bool),
+		ready:     make(chan struct{}),
 	}
-	b.bgCtx, b.bgCancel = context.WithCancel(context.Background())
 	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)
 	b.sender = newSender(b.tg, cfg.SendRateGlobal, cfg.SendRatePerChat, b.log)
 	b.sender.migrated = b.chatMoved
 	b.merchantChat.Store(cfg.MerchantChatID)
 	b.moves.moved = make(map[int64]int64)
-	b.watcher = newWatcher(b.checkPayment, cfg.QueryWorkers)
+	life, err := lifecycle.New(lifecycle.Config{
+		CallbackURL:       cfg.CallbackURL,
+		TransactionDesc:   cfg.TransactionDesc,
+		MaxPendingPerUser: cfg.MaxPendingPerUser,
+		PayPerUserPerHour: cfg.PayPerUserPerHour,
+		MpesaRate:         cfg.MpesaRate,
+		PollInitialDelay:  cfg.PollInitialDelay,
+		PollInterval:      cfg.PollInterval,
+		PollTimeout:       cfg.PollTimeout,
+		PromptLife:        cfg.PromptLife,
+		PushTimeout:       cfg.PushTimeout,
+		QueryTimeout:      cfg.QueryTimeout,
+		QueryWorkers:      cfg.QueryWorkers,
+		DescribeRefusal:   refusalReason,
+	}, store, daraja, hooks{b}, hooks{b}, b.log)
+	if err != nil {
+		return nil, err
+	}
+	b.life = life
 	b.notifier = newNotifier(b, cfg.NotifyWorkers)
 	return b, nil
 }
@@ -299,7 +276,7 @@ func (b *Bot) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); b.watcher.run(workCtx) }()
+	go func() { defer wg.Done(); b.life.Run(workCtx) }()
 	go func() { defer wg.Done(); b.notifier.run(workCtx) }()
 	b.resume()
 	close(b.ready)
@@ -316,7 +293,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.notifier.drain(drainCtx)
 	b.confirm(drainCtx, offset)
 	stopWork()
-	b.bgCancel()
+	b.life.StopBackground()
 	wg.Wait()
 	// Handlers past the deadline now see their context cancelled; give them
 	// a moment to record that (a cancelled push is settled as unknown)
@@ -326,15 +303,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	if werr := disp.Wait(lastCtx); werr != nil {
 		b.log.Error("bot stopping: handlers did not finish; their payments are resumed at the next start")
 	}
-	b.bgMu.Lock()
-	b.bgStopped = true
-	b.bgMu.Unlock()
-	bgDone := make(chan struct{})
-	go func() { b.bg.Wait(); close(bgDone) }()
-	select {
-	case <-bgDone:
-	case <-lastCtx.Done():
-	}
+	b.life.WaitBackground(lastCtx)
 	b.log.Info("bot stopped")
 	return err
 }
@@ -375,49 +344,11 @@ func (b *Bot) start(ctx context.Context) error {
 	return nil
 }
 
-// resume picks up what a previous run left: payments whose push answer was
-// never stored, payments to watch, and outcomes the chat was never told.
+// resume picks up what a previous run left: the lifecycle's payments
+// (interrupted pushes, payments to watch, owed checks), then the outcomes and
+// feed lines the chats were never told.
 func (b *Bot) resume() {
-	now := time.Now()
-	initiating, err := b.store.ListByState(storage.StateInitiating)
-	if err != nil {
-		b.log.Error("resume: listing initiating payments failed", slog.Any("error", err))
-	}
-	for _, p := range initiating {
-		// The process stopped between storing the payment and storing
-		// Daraja's answer. Never push again: a stale order must not surprise
-		// the customer. If the push was on its way, it may have reached the
-		// phone: say so (a callback can still settle it); if not, say it was
-		// not sent.
-		if !pushSentAt(p).IsZero() {
-			b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup", HoldUntil: b.promptExpiry(p),
-				ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
-			continue
-		}
-		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "startup", ResultCode: "restart",
-			ResultDesc: "the bot restarted before sending it; please send the /pay again", Detail: "not sent: restart before the push"})
-	}
-	watched, err := b.store.ListByState(storage.StatePending, storage.StateUnknown)
-	if err != nil {
-		b.log.Error("resume: listing pending payments failed", slog.Any("error", err))
-	}
-	n := 0
-	for _, p := range watched {
-		if at, ok := b.nextQuery(p, now); ok {
-			if at.Before(now) {
-				at = now
-			}
-			b.watcher.schedule(p.ID, at)
-			n++
-		}
-	}
-	verify, err := b.store.ListVerifyDue()
-	if err != nil {
-		b.log.Error("resume: listing payments owing a check failed", slog.Any("error", err))
-	}
-	for _, p := range verify {
-		b.watcher.schedule(p.ID, now)
-	}
+	r := b.life.Resume()
 	unnotified, err := b.store.ListUnnotified()
 	if err != nil {
 		b.log.Error("resume: listing unnotified payments failed", slog.Any("error", err))
@@ -434,30 +365,21 @@ func (b *Bot) resume() {
 			b.notifier.enqueue(p.ID)
 		}
 	}
-	b.log.Info("resumed payments", slog.Int("watched", n), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", len(initiating)))
+	b.log.Info("resumed payments", slog.Int("watched", r.Watched), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", r.Interrupted))
 }
 
-// pushSentAt is when the payment's push was on its way (its audit trail has
-// the event written just before the request), or zero if it never was.
-func pushSentAt(p storage.Payment) time.Time {
-	for _, ev := range p.History {
-		if ev.Type == eventPushSent {
-			return ev.At
-		}
-	}
-	return time.Time{}
-}
+// hooks is how the lifecycle reaches the bot without importing it: owed
+// messages go to the notifier's lanes, counts to the metrics.
+type hooks struct{ b *Bot }
 
-// waitDaraja takes a token from the global Daraja rate limit.
-func (b *Bot) waitDaraja(ctx context.Context) error {
-	if b.darajaRate == nil {
-		return nil
-	}
-	if err := b.darajaRate.Wait(ctx); err != nil {
-		return fmt.Errorf("waiting for the Daraja rate limit: %w", err)
-	}
-	return nil
+func (h hooks) Owed(id string)             { h.b.notifier.enqueue(id) }
+func (h hooks) PaymentStarted()            { h.b.metrics.paymentStarted() }
+func (h hooks) PaymentRefused(code string) { h.b.metrics.payRefused(code) }
+func (h hooks) PaymentSettled(p storage.Payment, source string) {
+	h.b.metrics.paymentSettled(p, source)
 }
+func (h hooks) PaymentCorrected(p storage.Payment) { h.b.metrics.paymentCorrected(p) }
+func (h hooks) Callback(result string)             { h.b.metrics.callback(result) }
 
 // sleep waits d or until ctx ends; it reports whether the full wait passed.
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -94,19 +94,6 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-func TestDefaultReferenceIsStableAndFitsDaraja(t *testing.T) {
-	a, b := defaultReference("1:2"), defaultReference("1:2")
-	if a != b {
-		t.Errorf("same key gave %q and %q", a, b)
-	}
-	if a == defaultReference("1:3") {
-		t.Errorf("different keys gave the same reference %q", a)
-	}
-	if len(a) > 12 {
-		t.Errorf("reference %q is longer than 12", a)
-	}
-}
-
 // A push Daraja refused for a field is told in a customer's words, never
 // with Daraja's field name or body.
 func TestRefusalReasonIsPlainWords(t *testing.T) {

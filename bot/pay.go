@@ -2,10 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,13 +11,9 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
-	"github.com/mpesa-bot/mpesa-bot/bot/internal/failpoint"
+	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
-	"github.com/mpesa-bot/mpesa-bot/storage"
 )
-
-// eventPushSent is the audit event written just before the STK Push leaves.
-const eventPushSent = "push_sent"
 
 // payArgs is a /pay command read and validated.
 type payArgs struct {
@@ -65,9 +57,9 @@ func parsePay(args []string, maxAmount int64) (payArgs, string) {
 	return payArgs{}, badPhoneText(args[0])
 }
 
-// handlePay is /pay: validate, apply the abuse limits, write the payment
-// ahead, push once, and acknowledge. The outcome comes later, from the
-// watcher or a callback, through the notifier.
+// handlePay is /pay: validate, have the lifecycle write the payment ahead
+// (limits, holds, refusals) and push it once, and acknowledge. The outcome
+// comes later, from the watcher or a callback, through the notifier.
 func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string) {
 	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.MessageID)
 	// A /pay Telegram delivered again (after a crash, before the offset was
@@ -83,74 +75,24 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 		b.reply(ctx, m, refusal)
 		return
 	}
-	// A /pay refused for a limit and delivered again after a crash is
-	// refused again: the limit may have lifted meanwhile, but the chat was
-	// told "no", and a push now would surprise everyone.
-	if code, refused, err := b.store.Refusal(key); err != nil {
-		b.log.Error("pay: reading earlier refusals failed", slog.Any("error", err))
-		b.reply(ctx, m, internalErrorText)
-		return
-	} else if refused {
-		b.reply(ctx, m, b.refusalText(code, pa.phone, 0))
-		return
-	}
-	if until, _, err := b.store.PhoneHeldUntil(pa.phone); err == nil && time.Now().Before(until) {
-		b.refusePay(ctx, m, key, refusedPhoneBusy, b.refusalText(refusedPhoneBusy, pa.phone, 0))
-		return
-	}
-	if ok, retry := b.users.allow(m.From.ID, time.Now()); !ok {
-		b.refusePay(ctx, m, key, refusedRateLimited, b.refusalText(refusedRateLimited, pa.phone, retry))
-		return
-	}
-
-	secret, err := newSecret()
-	if err != nil {
-		b.log.Error("pay: generating a callback secret failed", slog.Any("error", err))
-		b.reply(ctx, m, internalErrorText)
-		return
-	}
-	ref := pa.reference
-	if ref == "" {
-		ref = defaultReference(key)
-	}
-	limits := storage.Limits{OnePerPhone: true}
-	if b.cfg.MaxPendingPerUser > 0 {
-		limits.MaxOpenPerUser = b.cfg.MaxPendingPerUser
-	}
-	p, created, err := b.store.Create(storage.Payment{
-		ChatID:         m.Chat.ID,
-		UserID:         m.From.ID,
-		MessageID:      m.MessageID,
-		IdempotencyKey: key,
-		Phone:          pa.phone,
-		Amount:         pa.amount,
-		Reference:      ref,
-		Description:    b.cfg.TransactionDesc,
-		CallbackSecret: secret,
-	}, limits)
+	p, err := b.life.Create(lifecycle.Order{ChatID: m.Chat.ID, UserID: m.From.ID, MessageID: m.MessageID,
+		Key: key, Phone: pa.phone, Amount: pa.amount, Reference: pa.reference})
+	var refused *lifecycle.RefusedError
 	switch {
-	case errors.Is(err, storage.ErrPhoneBusy):
-		b.refusePay(ctx, m, key, refusedPhoneBusy, b.refusalText(refusedPhoneBusy, pa.phone, 0))
+	case errors.As(err, &refused):
+		b.reply(ctx, m, b.refusalText(refused.Code, pa.phone, refused.RetryAfter))
 		return
-	case errors.Is(err, storage.ErrTooManyOpen):
-		b.refusePay(ctx, m, key, refusedTooManyOpen, b.refusalText(refusedTooManyOpen, pa.phone, 0))
-		return
-	case err != nil:
-		b.log.Error("pay: storing the payment failed", slog.Any("error", err))
-		b.reply(ctx, m, internalErrorText)
-		return
-	case !created:
+	case errors.Is(err, lifecycle.ErrDuplicate):
 		b.reply(ctx, m, duplicateText(p))
 		return
+	case err != nil:
+		b.reply(ctx, m, internalErrorText) // logged by the lifecycle
+		return
 	}
-	failpoint.Hit(failpoint.AfterCreate)
-	b.metrics.paymentStarted()
-	b.log.Info("payment created", slog.String("payment_id", p.ID), slog.Int64("chat_id", p.ChatID),
-		slog.String("phone", mpesa.MaskPhone(p.Phone)), slog.Int64("amount", p.Amount))
 
 	done := b.expectAck(p.ID)
 	defer done()
-	p, ok := b.push(ctx, p, secret)
+	p, ok := b.life.Push(ctx, p)
 	if !ok {
 		return // settled as rejected or unknown: the notifier tells the chat
 	}
@@ -159,155 +101,21 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 	}
 }
 
-// Reason codes of a /pay refused for a limit; they are remembered per
-// message, so a redelivered /pay gets the same answer.
-const (
-	refusedPhoneBusy   = "phone_busy"
-	refusedTooManyOpen = "too_many_pending"
-	refusedRateLimited = "rate_limited"
-)
-
-// refusePay answers a /pay refused for a limit and remembers the refusal
-// under the message's key.
-func (b *Bot) refusePay(ctx context.Context, m *tgbotapi.Message, key, code, text string) {
-	b.metrics.payRefused(code)
-	if err := b.store.RecordRefusal(key, code); err != nil {
-		b.log.Error("pay: recording the refusal failed", slog.String("reason", code), slog.Any("error", err))
-	}
-	b.reply(ctx, m, text)
-}
-
 // refusalText words a limit refusal; retry is how long until the hourly
 // limit has room (0 when unknown).
 func (b *Bot) refusalText(code, phone string, retry time.Duration) string {
 	switch code {
-	case refusedPhoneBusy:
+	case lifecycle.RefusedPhoneBusy:
 		return phoneBusyText(phone)
-	case refusedTooManyOpen:
+	case lifecycle.RefusedTooManyOpen:
 		return tooManyOpenText(b.cfg.MaxPendingPerUser)
 	}
 	return rateLimitedText(b.cfg.PayPerUserPerHour, retry)
 }
 
-// push sends the STK Push once and records what came of it. It reports
-// whether the payment is now pending (the acknowledgement is due).
-func (b *Bot) push(ctx context.Context, p storage.Payment, secret string) (storage.Payment, bool) {
-	err := b.waitDaraja(ctx)
-	if err == nil {
-		err = ctx.Err() // no rate limit to wait for, but the bot may be stopping all the same
-	}
-	if err != nil {
-		// Nothing left the building: the bot is stopping.
-		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "shutdown",
-			ResultDesc: "the bot was shutting down", Detail: "not sent: " + err.Error()})
-		return p, false
-	}
-	// Recorded before the request: after a crash it tells "maybe sent"
-	// (unknown) from "never sent" (rejected).
-	start := time.Now()
-	if err := b.store.AppendEvent(p.ID, storage.Event{At: start, Source: "bot", Type: eventPushSent,
-		Detail: "STK Push to " + mpesa.MaskPhone(p.Phone)}); err != nil {
-		b.log.Error("pay: recording the push failed; not sending it", slog.String("payment_id", p.ID), slog.Any("error", err))
-		b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "storage",
-			ResultDesc: "the bot could not record it", Detail: "not sent: " + err.Error()})
-		return p, false
-	}
-	failpoint.Hit(failpoint.BeforePush)
-	pctx, cancel := context.WithTimeout(ctx, b.cfg.PushTimeout)
-	defer cancel()
-	resp, err := b.daraja.Push(pctx, mpesa.PushRequest{
-		Phone:            p.Phone,
-		Amount:           p.Amount,
-		AccountReference: p.Reference,
-		TransactionDesc:  p.Description,
-		CallbackURL:      strings.TrimRight(b.cfg.CallbackURL, "/") + "/" + secret,
-	})
-	if err != nil {
-		b.pushFailed(p, err)
-		return p, false
-	}
-	failpoint.Hit(failpoint.AfterPush)
-
-	next := start.Add(b.cfg.PollInitialDelay)
-	var rerr error
-	for _, wait := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second} {
-		time.Sleep(wait) // a store that failed once may recover (a full disk freed); the answer is worth waiting for
-		var rec storage.Payment
-		if rec, rerr = b.store.RecordPush(p.ID, resp.CheckoutRequestID, resp.MerchantRequestID, next); rerr == nil {
-			p = rec
-			break
-		}
-	}
-	if rerr != nil {
-		// The prompt is on the phone but the store failed. A callback still
-		// finds the payment by its secret; meanwhile the answer is stored
-		// as soon as the store takes it, so the watcher can query it. The
-		// IDs are in the log for an operator in case it never does.
-		b.log.Error("pay: storing the push answer failed; retrying in the background", slog.String("payment_id", p.ID),
-			slog.String("checkout_request_id", resp.CheckoutRequestID), slog.Any("error", rerr))
-		b.recordPushLater(p.ID, resp.CheckoutRequestID, resp.MerchantRequestID, next)
-		p.CheckoutRequestID = resp.CheckoutRequestID
-		p.State = storage.StatePending
-	}
-	failpoint.Hit(failpoint.AfterPushStored)
-	b.log.Info("payment pushed", slog.String("payment_id", p.ID), slog.String("checkout_request_id", p.CheckoutRequestID))
-	if p.State == storage.StatePending {
-		b.watcher.schedule(p.ID, next)
-	}
-	return p, p.State == storage.StatePending || p.State.Final()
-}
-
-// recordPushLater keeps trying to store a push answer the store refused,
-// for up to recordPushPatience, and has the watcher query the payment once it
-// is stored. A restart gives up: the payment is then resumed as a push whose
-// answer was lost.
-func (b *Bot) recordPushLater(id, checkoutID, merchantID string, next time.Time) {
-	b.background(func(ctx context.Context) {
-		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-			if !sleep(ctx, wait) {
-				return
-			}
-			p, err := b.store.RecordPush(id, checkoutID, merchantID, next)
-			if err == nil {
-				b.log.Info("pay: push answer stored after all", slog.String("payment_id", id))
-				if p.State == storage.StatePending {
-					b.watcher.schedule(id, next)
-				}
-				return
-			}
-			if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
-				b.log.Error("pay: the push answer cannot be stored", slog.String("payment_id", id), slog.Any("error", err))
-				return
-			}
-		}
-	}, recordPushPatience)
-}
-
-// recordPushPatience bounds recordPushLater.
-const recordPushPatience = 10 * time.Minute
-
-// pushFailed settles a payment whose push did not go through: rejected when
-// Daraja said no (or the request never left), unknown when it may have
-// reached the phone (say so honestly, never retry).
-func (b *Bot) pushFailed(p storage.Payment, err error) {
-	var perr *mpesa.PaymentError
-	if errors.As(err, &perr) && perr.OutcomeUnknown() {
-		b.log.Error("pay: push outcome unknown", slog.String("payment_id", p.ID), slog.Any("error", err))
-		// The prompt may be on the phone right now: no new /pay to it
-		// until it has surely expired, whatever restarts come between.
-		b.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push", HoldUntil: time.Now().Add(b.cfg.PromptLife),
-			ResultDesc: "M-Pesa did not answer", Detail: "push outcome unknown: " + err.Error()})
-		return
-	}
-	code, reason := refusalReason(err)
-	b.log.Error("pay: push refused", slog.String("payment_id", p.ID), slog.String("code", code), slog.Any("error", err))
-	b.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: code, ResultDesc: reason,
-		Detail: "push refused: " + err.Error()})
-}
-
-// refusalReason maps a refused push to an error code and a reason in plain
-// words for the chat: the one place a refused push becomes a reply, so no raw
-// Daraja body ever reaches a chat.
+// refusalReason is the lifecycle's DescribeRefusal: it maps a refused push to
+// an error code and a reason in plain words for the chat, the one place a
+// refused push becomes a reply, so no raw Daraja body ever reaches a chat.
 func refusalReason(err error) (code, reason string) {
 	var base *mpesa.Error
 	if errors.As(err, &base) {
@@ -355,20 +163,4 @@ func fieldWords(field string) string {
 		return "request"
 	}
 	return "request field " + field
-}
-
-// newSecret makes a callback secret: 160 random bits, URL-safe.
-func newSecret() (string, error) {
-	buf := make([]byte, 20)
-	if _, err := rand.Read(buf); err != nil {
-		return "", fmt.Errorf("reading random bytes: %w", err)
-	}
-	return hex.EncodeToString(buf), nil
-}
-
-// defaultReference derives a reference from the payment's Telegram key: the
-// same /pay always gets the same one, and it fits Daraja's 12 characters.
-func defaultReference(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "TG" + base32.StdEncoding.EncodeToString(sum[:])[:8]
 }

@@ -1,4 +1,4 @@
-package bot
+package lifecycle
 
 import (
 	"container/heap"
@@ -201,7 +201,7 @@ func earlier(a, b time.Time) time.Time {
 // minute, never past the POLL_TIMEOUT mark (the "not confirmed" message is
 // due then), then every five minutes until 24 hours after the push. It
 // reports false when the payment is no longer watched.
-func (b *Bot) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
+func (e *Engine) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
 	if p.CheckoutRequestID == "" || p.State.Final() || p.State == storage.StateInitiating {
 		return time.Time{}, false
 	}
@@ -220,13 +220,13 @@ func (b *Bot) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
 	if p.State == storage.StateUnknown {
 		at = now.Add(jitter(reconcileInterval))
 	} else {
-		interval := b.cfg.PollInterval
+		interval := e.cfg.PollInterval
 		for i := 1; i < p.Queries && interval < maxPollInterval; i++ {
 			interval += interval / 2
 		}
 		interval = min(interval, maxPollInterval)
 		at = now.Add(jitter(interval))
-		if deadline := pushed.Add(b.cfg.PollTimeout); p.State == storage.StatePending && at.After(deadline) {
+		if deadline := pushed.Add(e.cfg.PollTimeout); p.State == storage.StatePending && at.After(deadline) {
 			at = deadline
 		}
 	}
@@ -244,30 +244,30 @@ func jitter(d time.Duration) time.Duration {
 // checkPayment is the watcher's work for one due payment: query Daraja,
 // settle on a final answer, declare "not confirmed" at POLL_TIMEOUT, and
 // schedule the next check.
-func (b *Bot) checkPayment(ctx context.Context, id string) {
-	p, err := b.store.Get(id)
+func (e *Engine) checkPayment(ctx context.Context, id string) {
+	p, err := e.store.Get(id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return
 	case err != nil:
 		// A store that failed once may answer next time: the payment stays
 		// watched rather than forgotten until the next restart.
-		b.log.Error("watch: reading the payment failed; will retry", slog.String("payment_id", id), slog.Any("error", err))
-		b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
+		e.log.Error("watch: reading the payment failed; will retry", slog.String("payment_id", id), slog.Any("error", err))
+		e.watcher.schedule(id, time.Now().Add(jitter(e.cfg.PollInterval)))
 		return
 	}
 	if p.State == storage.StateFailed && p.VerifyDue {
-		b.verify(ctx, p)
+		e.verify(ctx, p)
 		return
 	}
-	if _, watched := b.nextQuery(p, time.Now()); !watched {
+	if _, watched := e.nextQuery(p, time.Now()); !watched {
 		return
 	}
-	if err := b.waitDaraja(ctx); err != nil {
+	if err := e.waitDaraja(ctx); err != nil {
 		return // stopping
 	}
-	qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
-	res, err := b.daraja.Query(qctx, p.CheckoutRequestID)
+	qctx, cancel := context.WithTimeout(ctx, e.cfg.QueryTimeout)
+	res, err := e.daraja.Query(qctx, p.CheckoutRequestID)
 	cancel()
 	if ctx.Err() != nil {
 		return // stopping: the payment is resumed from the store at the next start
@@ -279,51 +279,51 @@ func (b *Bot) checkPayment(ctx context.Context, id string) {
 		// Daraja no longer knows the request (or never did: an in-process
 		// simulator restarted). Asking again will not change that; a
 		// callback can still settle it.
-		b.log.Warn("watch: Daraja does not know the CheckoutRequestID; no more queries",
+		e.log.Warn("watch: Daraja does not know the CheckoutRequestID; no more queries",
 			slog.String("payment_id", id), slog.Any("error", err))
 		if p.State == storage.StatePending {
-			b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
+			e.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: e.promptExpiry(p),
 				ResultDesc: "M-Pesa does not know this request", Detail: "query refused: " + err.Error()})
 		}
-		if serr := b.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
+		if serr := e.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
 			Type: "query_refused", Detail: err.Error()}); serr != nil {
-			b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", serr))
+			e.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", serr))
 		}
 		return
 	case err != nil:
 		event.Type, event.Detail = "query_failed", err.Error()
-		b.log.Warn("watch: STK Query failed", slog.String("payment_id", id), slog.Any("error", err))
+		e.log.Warn("watch: STK Query failed", slog.String("payment_id", id), slog.Any("error", err))
 	case res.Pending:
 		event.Type, event.Detail = "query_answered", "pending"
 	default:
-		if err := b.settleFromQuery(p, res); err != nil {
+		if err := e.settleFromQuery(p, res); err != nil {
 			// Daraja's answer is not stored: ask again rather than forget
 			// the payment until the next restart.
-			b.watcher.schedule(id, time.Now().Add(jitter(b.cfg.PollInterval)))
+			e.watcher.schedule(id, time.Now().Add(jitter(e.cfg.PollInterval)))
 		}
 		return
 	}
 
 	now := time.Now()
-	if p.State == storage.StatePending && !now.Before(p.PushedAt.Add(b.cfg.PollTimeout)) {
+	if p.State == storage.StatePending && !now.Before(p.PushedAt.Add(e.cfg.PollTimeout)) {
 		// The prompt may still be on the phone (POLL_TIMEOUT can be shorter
 		// than its life): the phone stays closed until it surely expired.
-		b.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: b.promptExpiry(p),
-			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + b.cfg.PollTimeout.String()})
+		e.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: e.promptExpiry(p),
+			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + e.cfg.PollTimeout.String()})
 		p.State = storage.StateUnknown
 	}
 	p.Queries = queries
-	next, ok := b.nextQuery(p, now)
-	if err := b.store.ScheduleQuery(id, next, queries, event); err != nil {
-		b.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", err))
+	next, ok := e.nextQuery(p, now)
+	if err := e.store.ScheduleQuery(id, next, queries, event); err != nil {
+		e.log.Error("watch: storing the schedule failed", slog.String("payment_id", id), slog.Any("error", err))
 	}
 	if ok {
-		b.watcher.schedule(id, next)
+		e.watcher.schedule(id, next)
 		return
 	}
-	_ = b.store.AppendEvent(id, storage.Event{At: now, Source: "watcher", Type: "watch_ended",
+	_ = e.store.AppendEvent(id, storage.Event{At: now, Source: "watcher", Type: "watch_ended",
 		Detail: "no final result within 24 hours of the push; no more queries"})
-	b.log.Warn("watch: giving up on a payment", slog.String("payment_id", id))
+	e.log.Warn("watch: giving up on a payment", slog.String("payment_id", id))
 }
 
 // forgetAfter is how long after the push an "Invalid CheckoutRequestID"
@@ -334,10 +334,10 @@ const forgetAfter = 2 * time.Minute
 // settleFromQuery settles a payment on a final STK Query answer. A query
 // never has a receipt number: the callback carries it. The error is the
 // store's: the answer was not recorded.
-func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) error {
+func (e *Engine) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) error {
 	r := resultOf(res.Outcome(), "query", res.ResultCode, res.ResultDesc)
 	r.Detail = "STK Query ResultCode " + strconv.Quote(res.ResultCode)
-	_, _, err := b.settleOrFail(p.ID, r)
+	_, _, err := e.settleOrFail(p.ID, r)
 	return err
 }
 
@@ -346,23 +346,23 @@ func (b *Bot) settleFromQuery(p storage.Payment, res *mpesa.QueryResult) error {
 // "paid" corrects the payment, anything else confirms the failure and lifts
 // the phone's hold. No answer yet (an error, "still processing") asks again
 // later, with the watcher's backoff, until the payment leaves reconciliation.
-func (b *Bot) verify(ctx context.Context, p storage.Payment) {
+func (e *Engine) verify(ctx context.Context, p storage.Payment) {
 	now := time.Now()
 	if p.CheckoutRequestID == "" {
 		// Nothing to ask about until the push answer is stored (or a
 		// matched callback names the request).
 		if !now.Before(pushedAt(p).Add(reconcileFor)) {
-			b.verifyDone(p, now, "verify_gave_up", "no CheckoutRequestID to ask M-Pesa about; the result stays", false)
+			e.verifyDone(p, now, "verify_gave_up", "no CheckoutRequestID to ask M-Pesa about; the result stays", false)
 			return
 		}
-		b.watcher.schedule(p.ID, now.Add(jitter(b.verifyInterval(p, now))))
+		e.watcher.schedule(p.ID, now.Add(jitter(e.verifyInterval(p, now))))
 		return
 	}
-	if err := b.waitDaraja(ctx); err != nil {
+	if err := e.waitDaraja(ctx); err != nil {
 		return // stopping: resumed from the store at the next start
 	}
-	qctx, cancel := context.WithTimeout(ctx, b.cfg.QueryTimeout)
-	res, err := b.daraja.Query(qctx, p.CheckoutRequestID)
+	qctx, cancel := context.WithTimeout(ctx, e.cfg.QueryTimeout)
+	res, err := e.daraja.Query(qctx, p.CheckoutRequestID)
 	cancel()
 	if ctx.Err() != nil {
 		return
@@ -370,50 +370,50 @@ func (b *Bot) verify(ctx context.Context, p storage.Payment) {
 	now = time.Now()
 	switch {
 	case err == nil && !res.Pending && res.Outcome() == mpesa.OutcomePaid:
-		got, changed, cerr := b.store.Correct(p.ID, storage.Result{State: storage.StateSucceeded, Source: "query",
+		got, changed, cerr := e.store.Correct(p.ID, storage.Result{State: storage.StateSucceeded, Source: "query",
 			ResultCode: res.ResultCode, ResultDesc: res.ResultDesc, Detail: "M-Pesa's STK Query confirms it was paid"})
 		switch {
 		case cerr != nil:
-			b.log.Error("verify: storing the correction failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", cerr))
-			b.watcher.schedule(p.ID, now.Add(jitter(b.cfg.PollInterval)))
+			e.log.Error("verify: storing the correction failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", cerr))
+			e.watcher.schedule(p.ID, now.Add(jitter(e.cfg.PollInterval)))
 		case changed:
-			b.metrics.paymentCorrected(got)
-			b.log.Warn("payment corrected to paid: M-Pesa confirmed it after a failure was reported", slog.String("payment_id", p.ID),
+			e.metrics.PaymentCorrected(got)
+			e.log.Warn("payment corrected to paid: M-Pesa confirmed it after a failure was reported", slog.String("payment_id", p.ID),
 				slog.String("receipt", got.Receipt))
-			b.notifier.enqueue(p.ID)
+			e.notifier.Owed(p.ID)
 		}
 		return
 	case err == nil && !res.Pending:
-		b.verifyDone(p, now, "verified", "M-Pesa's STK Query confirms ResultCode "+strconv.Quote(res.ResultCode)+"; the result stays", true)
+		e.verifyDone(p, now, "verified", "M-Pesa's STK Query confirms ResultCode "+strconv.Quote(res.ResultCode)+"; the result stays", true)
 		return
 	case err != nil && mpesa.IsCheckoutUnknown(err) && now.Sub(pushedAt(p)) > forgetAfter,
 		!now.Before(pushedAt(p).Add(reconcileFor)):
-		b.verifyDone(p, now, "verify_gave_up", "M-Pesa gave no final answer to confirm the result; it stays", false)
+		e.verifyDone(p, now, "verify_gave_up", "M-Pesa gave no final answer to confirm the result; it stays", false)
 		return
 	}
 	detail := "still being processed"
 	if err != nil {
 		detail = err.Error()
-		b.log.Warn("verify: STK Query failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
+		e.log.Warn("verify: STK Query failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
 	}
 	queries := p.Queries + 1
-	if serr := b.store.ScheduleQuery(p.ID, time.Time{}, queries, &storage.Event{At: now, Source: "query",
+	if serr := e.store.ScheduleQuery(p.ID, time.Time{}, queries, &storage.Event{At: now, Source: "query",
 		Type: "verify_pending", Detail: detail}); serr != nil {
-		b.log.Error("verify: storing the attempt failed", slog.String("payment_id", p.ID), slog.Any("error", serr))
+		e.log.Error("verify: storing the attempt failed", slog.String("payment_id", p.ID), slog.Any("error", serr))
 	}
 	p.Queries = queries
-	b.watcher.schedule(p.ID, now.Add(jitter(b.verifyInterval(p, now))))
+	e.watcher.schedule(p.ID, now.Add(jitter(e.verifyInterval(p, now))))
 }
 
 // verifyInterval is how long until a check is tried again: POLL_INTERVAL
 // growing to a minute while the PIN prompt may still be answered (a
 // POLL_TIMEOUT after the push), then the slow reconciliation pace, so an
 // outage does not turn owed checks into a flood of queries.
-func (b *Bot) verifyInterval(p storage.Payment, now time.Time) time.Duration {
-	if now.After(pushedAt(p).Add(b.cfg.PollTimeout)) {
+func (e *Engine) verifyInterval(p storage.Payment, now time.Time) time.Duration {
+	if now.After(pushedAt(p).Add(e.cfg.PollTimeout)) {
 		return reconcileInterval
 	}
-	interval := b.cfg.PollInterval
+	interval := e.cfg.PollInterval
 	for i := 1; i < p.Queries && interval < maxPollInterval; i++ {
 		interval += interval / 2
 	}
@@ -431,9 +431,9 @@ func pushedAt(p storage.Payment) time.Time {
 
 // verifyDone records the end of a check; a store failure leaves it owed, and
 // it is asked again.
-func (b *Bot) verifyDone(p storage.Payment, now time.Time, typ, detail string, release bool) {
-	if _, err := b.store.VerifyDone(p.ID, storage.Event{At: now, Source: "query", Type: typ, Detail: detail}, release); err != nil {
-		b.log.Error("verify: storing the answer failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
-		b.watcher.schedule(p.ID, now.Add(jitter(b.cfg.PollInterval)))
+func (e *Engine) verifyDone(p storage.Payment, now time.Time, typ, detail string, release bool) {
+	if _, err := e.store.VerifyDone(p.ID, storage.Event{At: now, Source: "query", Type: typ, Detail: detail}, release); err != nil {
+		e.log.Error("verify: storing the answer failed; will retry", slog.String("payment_id", p.ID), slog.Any("error", err))
+		e.watcher.schedule(p.ID, now.Add(jitter(e.cfg.PollInterval)))
 	}
 }

@@ -1,4 +1,4 @@
-package bot
+package lifecycle
 
 import (
 	"context"
@@ -10,24 +10,22 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-func scheduleBot() *Bot {
-	cfg := Config{PollInterval: 15 * time.Second, PollTimeout: 5 * time.Minute}
-	cfg.tune()
-	return &Bot{cfg: cfg}
+func scheduleEngine() *Engine {
+	return &Engine{cfg: Config{PollInterval: 15 * time.Second, PollTimeout: 5 * time.Minute}}
 }
 
 // The query schedule: first query at the stored time, then the
 // interval growing to a minute, never past POLL_TIMEOUT while pending, every
 // five minutes once unknown, nothing after 24 hours or once final.
 func TestNextQuery(t *testing.T) {
-	b := scheduleBot()
+	e := scheduleEngine()
 	pushed := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
 	base := storage.Payment{State: storage.StatePending, CheckoutRequestID: "ws_CO_1", PushedAt: pushed}
 
 	t.Run("FirstQueryAtStoredTime", func(t *testing.T) {
 		p := base
 		p.NextQueryAt = pushed.Add(20 * time.Second)
-		at, ok := b.nextQuery(p, pushed)
+		at, ok := e.nextQuery(p, pushed)
 		if !ok || !at.Equal(p.NextQueryAt) {
 			t.Errorf("got %v %v, want %v", at, ok, p.NextQueryAt)
 		}
@@ -38,7 +36,7 @@ func TestNextQuery(t *testing.T) {
 		for q := 1; q <= 10; q++ {
 			p := base
 			p.Queries = q
-			at, ok := b.nextQuery(p, now)
+			at, ok := e.nextQuery(p, now)
 			if !ok {
 				t.Fatalf("query %d: not watched", q)
 			}
@@ -62,7 +60,7 @@ func TestNextQuery(t *testing.T) {
 		p := base
 		p.Queries = 9
 		now := pushed.Add(4*time.Minute + 50*time.Second)
-		at, ok := b.nextQuery(p, now)
+		at, ok := e.nextQuery(p, now)
 		if !ok || at.After(pushed.Add(5*time.Minute)) {
 			t.Errorf("got %v, want no later than the POLL_TIMEOUT mark", at)
 		}
@@ -71,7 +69,7 @@ func TestNextQuery(t *testing.T) {
 		p := base
 		p.State, p.Queries = storage.StateUnknown, 12
 		now := pushed.Add(time.Hour)
-		at, ok := b.nextQuery(p, now)
+		at, ok := e.nextQuery(p, now)
 		if gap := at.Sub(now); !ok || gap < reconcileInterval || gap > reconcileInterval+reconcileInterval/10 {
 			t.Errorf("gap %s, want 5m plus jitter", gap)
 		}
@@ -79,7 +77,7 @@ func TestNextQuery(t *testing.T) {
 	t.Run("StopsAfter24Hours", func(t *testing.T) {
 		p := base
 		p.State, p.Queries = storage.StateUnknown, 300
-		if _, ok := b.nextQuery(p, pushed.Add(24*time.Hour-time.Minute)); ok {
+		if _, ok := e.nextQuery(p, pushed.Add(24*time.Hour-time.Minute)); ok {
 			t.Error("still watched when the next check would pass 24 hours")
 		}
 	})
@@ -90,7 +88,7 @@ func TestNextQuery(t *testing.T) {
 			{State: storage.StateInitiating, PushedAt: pushed},
 			{State: storage.StateUnknown, PushedAt: pushed}, // push outcome unknown: nothing to query
 		} {
-			if _, ok := b.nextQuery(p, pushed); ok {
+			if _, ok := e.nextQuery(p, pushed); ok {
 				t.Errorf("%s payment (checkout %q) is watched", p.State, p.CheckoutRequestID)
 			}
 		}
@@ -170,16 +168,15 @@ func TestUserLimitsSlidingHour(t *testing.T) {
 	}
 }
 
-func TestBackoffStaysWithinBounds(t *testing.T) {
-	b := newBackoff(time.Second, time.Minute)
-	for i := range 40 {
-		d := b.next()
-		if d <= 0 || d > time.Minute {
-			t.Fatalf("step %d: %s out of (0, 1m]", i, d)
-		}
+func TestDefaultReferenceIsStableAndFitsDaraja(t *testing.T) {
+	a, b := defaultReference("1:2"), defaultReference("1:2")
+	if a != b {
+		t.Errorf("same key gave %q and %q", a, b)
 	}
-	b.reset()
-	if d := b.next(); d > time.Second {
-		t.Errorf("after reset %s, want at most the base", d)
+	if a == defaultReference("1:3") {
+		t.Errorf("different keys gave the same reference %q", a)
+	}
+	if len(a) > 12 {
+		t.Errorf("reference %q is longer than 12", a)
 	}
 }

@@ -1,10 +1,8 @@
-package bot
+package lifecycle
 
 import (
 	"sync"
 	"time"
-
-	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 // userLimits enforces PAY_PER_USER_PER_HOUR as a sliding window: a user may
@@ -60,25 +58,4 @@ func (l *userLimits) sweep(now time.Time) {
 			delete(l.seen, id)
 		}
 	}
-}
-
-// defaultPromptLife is how long a phone stays closed to new payments after a
-// push whose outcome is unknown: an M-Pesa PIN prompt expires in about a
-// minute and a half, and the chat was told not to send it again for a few
-// minutes.
-const defaultPromptLife = 3 * time.Minute
-
-// promptExpiry is when the PIN prompt of p's push has surely expired: the
-// phone is held until then whenever the push's outcome is unknown. The hold
-// is in the store, checked in the transaction that creates a payment, so it
-// survives restarts.
-func (b *Bot) promptExpiry(p storage.Payment) time.Time {
-	pushed := p.PushedAt
-	if pushed.IsZero() {
-		pushed = pushSentAt(p)
-	}
-	if pushed.IsZero() {
-		pushed = p.CreatedAt
-	}
-	return pushed.Add(b.cfg.PromptLife)
 }
