@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/storage"
@@ -142,18 +140,6 @@ func (c *Config) tune() {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
-}
-
-// limiter returns a rate limiter for perSecond, or nil for no limit (0).
-func limiter(perSecond float64) *rate.Limiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	burst := int(perSecond)
-	if burst < 1 {
-		burst = 1
-	}
-	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
 // Bot is the running application: it polls Telegram, handles commands, pushes
@@ -332,7 +318,7 @@ func (b *Bot) start(ctx context.Context) error {
 			return ErrUnauthorized
 		}
 		b.log.Warn("telegram getMe failed; retrying", slog.Any("error", err))
-		if !sleep(ctx, bo.next()) {
+		if !lifecycle.Sleep(ctx, bo.next()) {
 			return ctx.Err()
 		}
 	}
@@ -380,15 +366,3 @@ func (h hooks) PaymentSettled(p storage.Payment, source string) {
 }
 func (h hooks) PaymentCorrected(p storage.Payment) { h.b.metrics.paymentCorrected(p) }
 func (h hooks) Callback(result string)             { h.b.metrics.callback(result) }
-
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
+
+	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 )
 
 // backoff yields exponentially growing waits with full jitter, so many bots
@@ -58,7 +60,7 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 			if fatal != nil {
 				return offset, fatal
 			}
-			sleep(ctx, wait)
+			lifecycle.Sleep(ctx, wait)
 			continue
 		}
 		bo.reset()
@@ -67,7 +69,7 @@ func (b *Bot) poll(ctx context.Context, disp *dispatcher) (int, error) {
 			// Telegram holds an empty long poll for its whole timeout; a
 			// server that answers at once (a proxy, a test double) would
 			// otherwise be polled in a tight loop.
-			sleep(ctx, minEmptyPoll)
+			lifecycle.Sleep(ctx, minEmptyPoll)
 		}
 		for _, id := range skipped {
 			b.log.Warn("telegram: skipping an update that cannot be decoded", slog.Int("update_id", id))

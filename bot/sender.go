@@ -11,6 +11,8 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 )
 
 // ErrChatBlocked means the chat blocked the bot (403): nothing is sent to it
@@ -53,7 +55,7 @@ func newSender(tg *telegram, global, perChat float64, log *slog.Logger) *sender 
 	return &sender{
 		tg:      tg,
 		log:     log,
-		global:  limiter(global),
+		global:  lifecycle.Limiter(global),
 		perChat: perChat,
 		chats:   make(map[int64]*chatLimit),
 		blocked: make(map[int64]bool),
@@ -94,7 +96,7 @@ func (s *sender) limits(chatID int64) *chatLimit {
 	}
 	cl, ok := s.chats[chatID]
 	if !ok {
-		cl = &chatLimit{chat: limiter(s.perChat)}
+		cl = &chatLimit{chat: lifecycle.Limiter(s.perChat)}
 		if chatID < 0 && s.perChat > 0 {
 			cl.group = rate.NewLimiter(rate.Every(time.Minute/groupPerMinute), 3)
 		}
@@ -166,13 +168,13 @@ func (s *sender) deliver(ctx context.Context, msg tgbotapi.MessageConfig, patien
 				return tgbotapi.Message{}, err
 			}
 			s.log.Warn("telegram: rate limited; waiting", slog.Int64("chat_id", msg.ChatID), slog.Duration("retry_after", apiErr.RetryAfter))
-			if !sleep(ctx, apiErr.RetryAfter) {
+			if !lifecycle.Sleep(ctx, apiErr.RetryAfter) {
 				return tgbotapi.Message{}, ctx.Err()
 			}
 		case isAPI && !apiErr.Temporary():
 			return tgbotapi.Message{}, err // 400 and friends: trying again sends the same bad request
 		default:
-			if !sleep(ctx, bo.next()) {
+			if !lifecycle.Sleep(ctx, bo.next()) {
 				return tgbotapi.Message{}, ctx.Err()
 			}
 		}

@@ -44,6 +44,7 @@
 // query in flight is abandoned: the payment is resumed from the store).
 // Push runs under its caller's context: a push cancelled on its way is
 // settled unknown with the phone held, never retried, so the front-end
-// decides how long one may take to finish. Then StopBackground ends the jobs still storing a push
-// answer, WaitBackground waits for them, and only then may the store close.
+// decides how long one may take to finish. Then StopBackground ends the jobs
+// still storing a push answer, WaitBackground waits for them, and only then
+// may the store close.
 package lifecycle

@@ -137,7 +137,7 @@ func New(cfg Config, store *storage.Store, daraja Daraja, notifier Notifier, met
 		notifier: notifier,
 		metrics:  metrics,
 		users:    newUserLimits(cfg.PayPerUserPerHour),
-		rate:     limiter(cfg.MpesaRate),
+		rate:     Limiter(cfg.MpesaRate),
 	}
 	e.bgCtx, e.bgCancel = context.WithCancel(context.Background())
 	e.watcher = newWatcher(e.checkPayment, cfg.QueryWorkers)
@@ -187,8 +187,9 @@ func (e *Engine) WaitBackground(ctx context.Context) {
 	}
 }
 
-// limiter returns a rate limiter for perSecond, or nil for no limit (0).
-func limiter(perSecond float64) *rate.Limiter {
+// Limiter returns a rate limiter for perSecond, or nil for no limit (0): the
+// one reading of a configured rate, for the front-end's outbound limits too.
+func Limiter(perSecond float64) *rate.Limiter {
 	if perSecond <= 0 {
 		return nil
 	}
@@ -210,8 +211,8 @@ func (e *Engine) waitDaraja(ctx context.Context) error {
 	return nil
 }
 
-// sleep waits d or until ctx ends; it reports whether the full wait passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// Sleep waits d or until ctx ends; it reports whether the full wait passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -96,7 +96,7 @@ func (e *Engine) Push(ctx context.Context, p storage.Payment) (storage.Payment, 
 func (e *Engine) recordPushLater(id, checkoutID, merchantID string, next time.Time) {
 	e.background(func(ctx context.Context) {
 		for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-			if !sleep(ctx, wait) {
+			if !Sleep(ctx, wait) {
 				return
 			}
 			p, err := e.store.RecordPush(id, checkoutID, merchantID, next)
