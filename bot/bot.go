@@ -215,7 +215,6 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		PushTimeout:       cfg.PushTimeout,
 		QueryTimeout:      cfg.QueryTimeout,
 		QueryWorkers:      cfg.QueryWorkers,
-		DescribeRefusal:   refusalReason,
 	}, store, daraja, hooks{b}, hooks{b}, b.log)
 	if err != nil {
 		return nil, err

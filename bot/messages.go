@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpesa-bot/mpesa-bot/bot/lifecycle"
 	"github.com/mpesa-bot/mpesa-bot/mpesa"
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
@@ -125,7 +126,7 @@ func outcomeText(p storage.Payment, callbacks bool) string {
 		return failedText(p, amt, who, ref)
 	case storage.StateRejected:
 		return fmt.Sprintf("⚠️ Payment request not sent: %s. No PIN prompt reached %s, and nothing was charged (%s, ref %s).",
-			esc(p.ResultDesc), who, amt, ref)
+			esc(notSentReason(p)), who, amt, ref)
 	case storage.StateUnknown:
 		if p.CheckoutRequestID == "" {
 			later := "M-Pesa gave no request ID, so I cannot ask it about this payment later."
@@ -192,7 +193,7 @@ func stateWords(p storage.Payment) string {
 		}
 		return "failed (code " + p.ResultCode + ")"
 	case storage.StateRejected:
-		return "not sent: " + p.ResultDesc
+		return "not sent: " + notSentReason(p)
 	case storage.StateUnknown:
 		return "not confirmed yet"
 	}
@@ -299,6 +300,56 @@ func merchantHint(p storage.Payment) string {
 		return "\n🔧 For the merchant: " + esc(hint)
 	}
 	return ""
+}
+
+// notSentReason words why a push was not sent, from the reason code the
+// lifecycle stored; a payment stored by an earlier version has its words in
+// ResultDesc already.
+func notSentReason(p storage.Payment) string {
+	reason, field, ok := lifecycle.SplitReason(p.ResultDesc)
+	if !ok {
+		return p.ResultDesc
+	}
+	switch reason {
+	case lifecycle.ReasonInvalidField:
+		return "M-Pesa did not accept the " + fieldWords(field)
+	case lifecycle.ReasonAuth:
+		return "the bot could not sign in to M-Pesa (the operator should check the Daraja credentials)"
+	case lifecycle.ReasonSubscriberLocked:
+		return "another M-Pesa request is already waiting on that phone; wait a minute, then try again"
+	case lifecycle.ReasonThrottled:
+		return "M-Pesa is busy right now; try again in a minute"
+	case lifecycle.ReasonMerchant:
+		return "M-Pesa did not accept the merchant's account details (the operator should check MPESA_SHORTCODE and MPESA_PASSKEY)"
+	case lifecycle.ReasonRefused:
+		return "M-Pesa refused the request (code " + p.ResultCode + ")"
+	case lifecycle.ReasonShutdown:
+		return "the bot was shutting down"
+	case lifecycle.ReasonStorage:
+		return "the bot could not record it"
+	case lifecycle.ReasonRestart:
+		return "the bot restarted before sending it; please send the /pay again"
+	}
+	return "M-Pesa could not be reached"
+}
+
+// fieldWords names a Daraja field the way a customer would.
+func fieldWords(field string) string {
+	switch strings.ToLower(field) {
+	case "phonenumber", "partya", "phone":
+		return "phone number"
+	case "amount":
+		return "amount"
+	case "accountreference", "reference":
+		return "reference"
+	case "callbackurl":
+		return "bot's callback address (an operator problem)"
+	case "remarks", "transactiondesc":
+		return "payment description (an operator problem)"
+	case "":
+		return "request"
+	}
+	return "request field " + field
 }
 
 // eat formats a time in Kenyan time, as M-Pesa messages do.

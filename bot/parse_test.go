@@ -6,7 +6,7 @@ import (
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
-	"github.com/mpesa-bot/mpesa-bot/mpesa"
+	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
 func TestParsePay(t *testing.T) {
@@ -94,12 +94,23 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
-// A push Daraja refused for a field is told in a customer's words, never
-// with Daraja's field name or body.
-func TestRefusalReasonIsPlainWords(t *testing.T) {
-	code, reason := refusalReason(&mpesa.PaymentError{Base: &mpesa.Error{StatusCode: 400, Code: "400.002.02",
-		Message: "Bad Request - Invalid PhoneNumber"}})
-	if code != "400.002.02" || !strings.Contains(reason, "phone number") || strings.Contains(reason, "PhoneNumber") {
-		t.Errorf("refusalReason = %q, %q; want the code and the field in plain words", code, reason)
+// A push that was not sent is told in a customer's words from the reason
+// code the lifecycle stored, never with Daraja's field name; a payment an
+// earlier version stored with words keeps them.
+func TestNotSentReasonIsPlainWords(t *testing.T) {
+	for _, c := range []struct {
+		name, code, desc, want, never string
+	}{
+		{"InvalidField", "400.002.02", "invalid_field:PhoneNumber", "did not accept the phone number", "PhoneNumber"},
+		{"Refused", "500.003.03", "refused", "refused the request (code 500.003.03)", ""},
+		{"Shutdown", "shutdown", "shutdown", "shutting down", ""},
+		{"EarlierVersionsWords", "400.002.02", "M-Pesa did not accept the amount", "M-Pesa did not accept the amount", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := notSentReason(storage.Payment{State: storage.StateRejected, ResultCode: c.code, ResultDesc: c.desc})
+			if !strings.Contains(got, c.want) || (c.never != "" && strings.Contains(got, c.never)) {
+				t.Errorf("notSentReason = %q, want %q without %q", got, c.want, c.never)
+			}
+		})
 	}
 }

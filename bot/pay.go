@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -111,56 +110,4 @@ func (b *Bot) refusalText(code, phone string, retry time.Duration) string {
 		return tooManyOpenText(b.cfg.MaxPendingPerUser)
 	}
 	return rateLimitedText(b.cfg.PayPerUserPerHour, retry)
-}
-
-// refusalReason is the lifecycle's DescribeRefusal: it maps a refused push to
-// an error code and a reason in plain words for the chat, the one place a
-// refused push becomes a reply, so no raw Daraja body ever reaches a chat.
-func refusalReason(err error) (code, reason string) {
-	var base *mpesa.Error
-	if errors.As(err, &base) {
-		code = base.Code
-		if code == "" && base.StatusCode != 0 {
-			code = "HTTP " + strconv.Itoa(base.StatusCode)
-		}
-	}
-	var verr *mpesa.ValidationError
-	var aerr *mpesa.AuthenticationError
-	field, invalid := mpesa.InvalidField(err)
-	switch {
-	case errors.As(err, &verr):
-		return "invalid", "the " + fieldWords(verr.Field) + " was not accepted (" + verr.Reason + ")"
-	case errors.As(err, &aerr):
-		return code, "the bot could not sign in to M-Pesa (the operator should check the Daraja credentials)"
-	case mpesa.IsSubscriberLocked(err):
-		return code, "another M-Pesa request is already waiting on that phone; wait a minute, then try again"
-	case mpesa.IsThrottled(err):
-		return code, "M-Pesa is busy right now; try again in a minute"
-	case invalid:
-		return code, "M-Pesa did not accept the " + fieldWords(field)
-	case mpesa.IsWrongCredentials(err), mpesa.IsMerchantUnknown(err):
-		return code, "M-Pesa did not accept the merchant's account details (the operator should check MPESA_SHORTCODE and MPESA_PASSKEY)"
-	case code != "":
-		return code, "M-Pesa refused the request (code " + code + ")"
-	}
-	return "error", "M-Pesa could not be reached"
-}
-
-// fieldWords names a Daraja field the way a customer would.
-func fieldWords(field string) string {
-	switch strings.ToLower(field) {
-	case "phonenumber", "partya", "phone":
-		return "phone number"
-	case "amount":
-		return "amount"
-	case "accountreference", "reference":
-		return "reference"
-	case "callbackurl":
-		return "bot's callback address (an operator problem)"
-	case "remarks", "transactiondesc":
-		return "payment description (an operator problem)"
-	case "":
-		return "request"
-	}
-	return "request field " + field
 }

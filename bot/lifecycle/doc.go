@@ -24,9 +24,9 @@
 //	          next query (PollInterval, backoff); at PollTimeout unknown
 //	          (phone held) ─► every 5 min up to 24 h after the push
 //
-// A refused push is worded by Config.DescribeRefusal, the front-end's, so
-// the words a chat sees are the front-end's even though they are stored with
-// the result.
+// Nothing here knows English: a push that was not sent, or whose outcome is
+// not known, is stored with a reason code (Reason…) in ResultDesc, and the
+// front-end words it.
 //
 // # Where state lives
 //

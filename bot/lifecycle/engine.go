@@ -59,11 +59,6 @@ type Config struct {
 	PushTimeout       time.Duration // one STK Push, token included [45s]
 	QueryTimeout      time.Duration // one STK Query, retries included [60s]
 	QueryWorkers      int           // STK Queries in flight at once [16]
-
-	// DescribeRefusal words a push Daraja refused for the payment's stored
-	// result: a code and a reason the chat is shown. The lifecycle has no
-	// words of its own for the customer; nil keeps only Daraja's code.
-	DescribeRefusal func(err error) (code, reason string)
 }
 
 const (
@@ -119,9 +114,6 @@ func New(cfg Config, store *storage.Store, daraja Daraja, notifier Notifier, met
 		// A worker waits out a query's round trip and the store's write:
 		// a handful of workers capped throughput, not Daraja.
 		cfg.QueryWorkers = 16
-	}
-	if cfg.DescribeRefusal == nil {
-		cfg.DescribeRefusal = darajaCode
 	}
 	if metrics == nil {
 		metrics = noMetrics{}

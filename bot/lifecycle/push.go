@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +30,7 @@ func (e *Engine) Push(ctx context.Context, p storage.Payment) (storage.Payment, 
 	if err != nil {
 		// Nothing left the building: the process is stopping.
 		e.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "shutdown",
-			ResultDesc: "the bot was shutting down", Detail: "not sent: " + err.Error()})
+			ResultDesc: ReasonShutdown, Detail: "not sent: " + err.Error()})
 		return p, false
 	}
 	// Recorded before the request: after a crash it tells "maybe sent"
@@ -41,7 +40,7 @@ func (e *Engine) Push(ctx context.Context, p storage.Payment) (storage.Payment, 
 		Detail: "STK Push to " + mpesa.MaskPhone(p.Phone)}); err != nil {
 		e.log.Error("pay: recording the push failed; not sending it", slog.String("payment_id", p.ID), slog.Any("error", err))
 		e.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: "storage",
-			ResultDesc: "the bot could not record it", Detail: "not sent: " + err.Error()})
+			ResultDesc: ReasonStorage, Detail: "not sent: " + err.Error()})
 		return p, false
 	}
 	failpoint.Hit(failpoint.BeforePush)
@@ -128,29 +127,13 @@ func (e *Engine) pushFailed(p storage.Payment, err error) {
 		// The prompt may be on the phone right now: no new payment to it
 		// until it has surely expired, whatever restarts come between.
 		e.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "push", HoldUntil: time.Now().Add(e.cfg.PromptLife),
-			ResultDesc: "M-Pesa did not answer", Detail: "push outcome unknown: " + err.Error()})
+			ResultDesc: ReasonNoAnswer, Detail: "push outcome unknown: " + err.Error()})
 		return
 	}
-	code, reason := e.cfg.DescribeRefusal(err)
+	code, reason := refusalOf(err)
 	e.log.Error("pay: push refused", slog.String("payment_id", p.ID), slog.String("code", code), slog.Any("error", err))
 	e.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "push", ResultCode: code, ResultDesc: reason,
 		Detail: "push refused: " + err.Error()})
-}
-
-// darajaCode is DescribeRefusal when the front-end gives none: Daraja's code,
-// and no words beyond it.
-func darajaCode(err error) (code, reason string) {
-	var base *mpesa.Error
-	if errors.As(err, &base) {
-		code = base.Code
-		if code == "" && base.StatusCode != 0 {
-			code = "HTTP " + strconv.Itoa(base.StatusCode)
-		}
-	}
-	if code == "" {
-		return "error", "M-Pesa could not be reached"
-	}
-	return code, "M-Pesa refused the request (code " + code + ")"
 }
 
 // pushSentAt is when the payment's push was on its way (its audit trail has

@@ -33,11 +33,11 @@ func (e *Engine) Resume() Resumed {
 		// not sent.
 		if !pushSentAt(p).IsZero() {
 			e.settle(p.ID, storage.Result{State: storage.StateUnknown, Source: "startup", HoldUntil: e.promptExpiry(p),
-				ResultDesc: "the bot stopped before M-Pesa's answer was stored", Detail: "push outcome unknown after restart"})
+				ResultDesc: ReasonAnswerLost, Detail: "push outcome unknown after restart"})
 			continue
 		}
 		e.settle(p.ID, storage.Result{State: storage.StateRejected, Source: "startup", ResultCode: "restart",
-			ResultDesc: "the bot restarted before sending it; please send the /pay again", Detail: "not sent: restart before the push"})
+			ResultDesc: ReasonRestart, Detail: "not sent: restart before the push"})
 	}
 	watched, err := e.store.ListByState(storage.StatePending, storage.StateUnknown)
 	if err != nil {

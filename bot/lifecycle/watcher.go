@@ -283,7 +283,7 @@ func (e *Engine) checkPayment(ctx context.Context, id string) {
 			slog.String("payment_id", id), slog.Any("error", err))
 		if p.State == storage.StatePending {
 			e.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: e.promptExpiry(p),
-				ResultDesc: "M-Pesa does not know this request", Detail: "query refused: " + err.Error()})
+				ResultDesc: ReasonUnknownToDaraja, Detail: "query refused: " + err.Error()})
 		}
 		if serr := e.store.ScheduleQuery(id, time.Time{}, queries, &storage.Event{At: time.Now(), Source: "query",
 			Type: "query_refused", Detail: err.Error()}); serr != nil {
@@ -309,7 +309,7 @@ func (e *Engine) checkPayment(ctx context.Context, id string) {
 		// The prompt may still be on the phone (POLL_TIMEOUT can be shorter
 		// than its life): the phone stays closed until it surely expired.
 		e.settle(id, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: e.promptExpiry(p),
-			ResultDesc: "no final result by POLL_TIMEOUT", Detail: "not confirmed after " + e.cfg.PollTimeout.String()})
+			ResultDesc: ReasonPollTimeout, Detail: "not confirmed after " + e.cfg.PollTimeout.String()})
 		p.State = storage.StateUnknown
 	}
 	p.Queries = queries
