@@ -125,15 +125,6 @@ func (c *Config) tune() {
 	if c.MaxQueuedPerChat <= 0 {
 		c.MaxQueuedPerChat = 32
 	}
-	if c.NotifyWorkers <= 0 {
-		// A worker holds a send and the write that marks it told (an
-		// fsync): 4 capped outcomes at a few hundred a second.
-		c.NotifyWorkers = 64
-	}
-	if c.NotifyQueue <= 0 {
-		c.NotifyQueue = 4096
-	}
-	def(&c.NotifyRescan, 30*time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,26 +136,21 @@ func (c *Config) tune() {
 // Bot is the running application: it polls Telegram, handles commands, pushes
 // payments, watches them until they settle and tells the chat how they ended.
 type Bot struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *storage.Store
-	daraja   Daraja
-	tg       *telegram
-	sender   *sender
-	life     *lifecycle.Engine
-	notifier *notifier
-	health   *health
-	metrics  *Metrics
+	cfg     Config
+	log     *slog.Logger
+	store   *storage.Store
+	daraja  Daraja
+	tg      *telegram
+	sender  *sender
+	life    *lifecycle.Engine
+	outbox  *lifecycle.Outbox // life's: what the chats are owed, and in which order
+	health  *health
+	metrics *Metrics
 
 	admins       map[int64]bool
 	merchants    map[int64]bool
 	merchantChat atomic.Int64 // MerchantChatID, following a move to a supergroup; 0 = no feed
 	moves        chatMoves
-
-	// acks holds the payments whose acknowledgement is being sent, so an
-	// outcome never overtakes its /pay's answer.
-	acksMu sync.Mutex
-	acks   map[string]bool // payment ID → an outcome waits for the ack
 
 	ready chan struct{}              // closed when Run has started polling
 	disp  atomic.Pointer[dispatcher] // set by Run
@@ -194,7 +180,6 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		metrics:   cfg.Metrics,
 		admins:    idSet(cfg.Admins),
 		merchants: idSet(cfg.Merchants),
-		acks:      make(map[string]bool),
 		ready:     make(chan struct{}),
 	}
 	b.tg = newTelegram(cfg.Token, cfg.Endpoint, cfg.HTTPClient, cfg.RequestTimeout, b.metrics.observeTelegram)
@@ -215,12 +200,16 @@ func New(cfg Config, store *storage.Store, daraja Daraja) (*Bot, error) {
 		PushTimeout:       cfg.PushTimeout,
 		QueryTimeout:      cfg.QueryTimeout,
 		QueryWorkers:      cfg.QueryWorkers,
-	}, store, daraja, hooks{b}, hooks{b}, b.log)
+		Feed:              cfg.MerchantChatID != 0,
+		NotifyWorkers:     cfg.NotifyWorkers,
+		NotifyQueue:       cfg.NotifyQueue,
+		NotifyRescan:      cfg.NotifyRescan,
+	}, store, daraja, deliverer{b}, hooks{b}, b.log)
 	if err != nil {
 		return nil, err
 	}
 	b.life = life
-	b.notifier = newNotifier(b, cfg.NotifyWorkers)
+	b.outbox = life.Outbox()
 	return b, nil
 }
 
@@ -260,9 +249,8 @@ func (b *Bot) Run(ctx context.Context) error {
 	b.disp.Store(disp)
 
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); b.life.Run(workCtx) }()
-	go func() { defer wg.Done(); b.notifier.run(workCtx) }()
 	b.resume()
 	close(b.ready)
 	b.log.Info("bot started", slog.String("username", b.tg.self().UserName), slog.String("version", b.cfg.Version))
@@ -275,7 +263,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	if werr := disp.Wait(drainCtx); werr != nil {
 		b.log.Warn("bot stopping: handlers still running at the deadline")
 	}
-	b.notifier.drain(drainCtx)
+	b.outbox.Drain(drainCtx)
 	b.confirm(drainCtx, offset)
 	stopWork()
 	b.life.StopBackground()
@@ -300,7 +288,7 @@ func (b *Bot) Started() <-chan struct{} { return b.ready }
 // to be sent. The demo uses it to know when a conversation has played out.
 func (b *Bot) Idle() bool {
 	d := b.disp.Load()
-	return d != nil && d.idle() && b.notifier.idle()
+	return d != nil && d.idle() && b.outbox.Idle()
 }
 
 // start identifies the bot (getMe), removes any webhook and sets the command
@@ -330,34 +318,17 @@ func (b *Bot) start(ctx context.Context) error {
 }
 
 // resume picks up what a previous run left: the lifecycle's payments
-// (interrupted pushes, payments to watch, owed checks), then the outcomes and
+// (interrupted pushes, payments to watch, owed checks) and the outcomes and
 // feed lines the chats were never told.
 func (b *Bot) resume() {
 	r := b.life.Resume()
-	unnotified, err := b.store.ListUnnotified()
-	if err != nil {
-		b.log.Error("resume: listing unnotified payments failed", slog.Any("error", err))
-	}
-	for _, p := range unnotified {
-		b.notifier.enqueue(p.ID)
-	}
-	if b.merchantChat.Load() != 0 {
-		unposted, err := b.store.ListUnposted()
-		if err != nil {
-			b.log.Error("resume: listing unposted payments failed", slog.Any("error", err))
-		}
-		for _, p := range unposted {
-			b.notifier.enqueue(p.ID)
-		}
-	}
-	b.log.Info("resumed payments", slog.Int("watched", r.Watched), slog.Int("unnotified", len(unnotified)), slog.Int("interrupted", r.Interrupted))
+	b.log.Info("resumed payments", slog.Int("watched", r.Watched), slog.Int("unnotified", r.Unnotified), slog.Int("interrupted", r.Interrupted))
 }
 
-// hooks is how the lifecycle reaches the bot without importing it: owed
-// messages go to the notifier's lanes, counts to the metrics.
+// hooks is how the lifecycle counts through the bot's metrics without
+// importing it.
 type hooks struct{ b *Bot }
 
-func (h hooks) Owed(id string)             { h.b.notifier.enqueue(id) }
 func (h hooks) PaymentStarted()            { h.b.metrics.paymentStarted() }
 func (h hooks) PaymentRefused(code string) { h.b.metrics.payRefused(code) }
 func (h hooks) PaymentSettled(p storage.Payment, source string) {
@@ -365,3 +336,4 @@ func (h hooks) PaymentSettled(p storage.Payment, source string) {
 }
 func (h hooks) PaymentCorrected(p storage.Payment) { h.b.metrics.paymentCorrected(p) }
 func (h hooks) Callback(result string)             { h.b.metrics.callback(result) }
+func (h hooks) Notification(result string)         { h.b.metrics.notification(result) }

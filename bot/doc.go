@@ -1,10 +1,13 @@
 // Package bot is the application's front-end: the Telegram long-poll loop,
-// command parsing and access rules, the replies, the notifier that tells
-// chats how their payments ended, and the HTTP side (Daraja's callbacks,
+// command parsing and access rules, the replies and the words of every
+// message, sending to Telegram, and the HTTP side (Daraja's callbacks,
 // health, metrics, backup). The payment itself — create, push, settle, the
-// watcher, resume, the limits — is package lifecycle's; the bot holds a
-// *lifecycle.Engine and hears from it through the notifier (a message is
-// owed for a payment) and the metrics.
+// watcher, resume, the limits — and what its chat and the merchant feed are
+// owed are package lifecycle's: the bot holds a *lifecycle.Engine, whose
+// outbox hands it each owed outcome and feed line through a Deliverer
+// (notify.go: words them, sends them, sorts Telegram's answer), and counts
+// through the metrics. The merchant chat's ID, and its move to a
+// supergroup, stay here.
 //
 // # Three paths
 //
@@ -14,16 +17,18 @@
 //	          parsePay ─► lifecycle Create (write-ahead; limits, holds,
 //	          refusals; the refusal worded here) ─► lifecycle Push
 //	          (push_sent ─► Daraja STK Push ─► RecordPush ─► watcher)
-//	          ─► sender: acknowledgement
+//	          ─► sender: acknowledgement (outbox.ExpectAck holds the outcome
+//	          back until it is out)
 //
 //	Daraja ─► POST <callback path>/<secret> ─► allowlist.go ─► callback.go
 //	          lifecycle CallbackMismatch (CheckoutRequestID; for "paid"
 //	          amount and phone) ─► lifecycle ApplyCallback ─► store.Settle
-//	          (once) ─► notifier ─► sender: outcome (and feed line)
+//	          (once) ─► lifecycle outbox ─► deliverer ─► sender: outcome (and
+//	          feed line)
 //	          "not paid", or "paid" contradicting a failure ─► VerifyDue
-//	          ─► lifecycle watcher: STK Query ─► store.Correct ─► notifier
+//	          ─► lifecycle watcher: STK Query ─► store.Correct ─► outbox
 //
-//	lifecycle watcher ─► STK Query ─► final: settle ─► notifier ─► sender
+//	lifecycle watcher ─► STK Query ─► final: settle ─► outbox ─► sender
 //	          pending ─► next query (POLL_INTERVAL, backoff); at POLL_TIMEOUT
 //	          unknown ("not confirmed", phone held) ─► every 5 min up to 24 h
 //
@@ -33,20 +38,20 @@
 // state, its audit trail, whether the chat and the feed were told (Notified,
 // FeedPosted), the phone holds of pushes whose outcome is unknown, failed
 // results still to be confirmed with M-Pesa (VerifyDue), and /pay refusals
-// Telegram may deliver again. In memory, rebuilt at start by resume: the
-// lifecycle's watcher queue (from pending and unknown payments and those
-// owing a check), the notifier's queues (from what the store says is still
+// Telegram may deliver again. In memory, rebuilt at start by the lifecycle's
+// Resume: its watcher queue (from pending and unknown payments and those
+// owing a check) and its outbox's queues (from what the store says is still
 // owed). In memory only, and lost on restart by design: the hourly /pay
-// window per user (in the lifecycle), Telegram's outbound rate limiters,
-// chats that blocked the bot, acknowledgements in flight (acks), and chat
+// window per user and the acknowledgements in flight (in the lifecycle),
+// Telegram's outbound rate limiters, chats that blocked the bot, and chat
 // moves already applied this run.
 //
 // # Shutdown
 //
 // Run stops polling at once when its context ends, then: handlers in flight
 // finish (a push already on its way is answered and stored) within
-// ShutdownTimeout; the notifier drains what is queued; the handled updates
-// are confirmed to Telegram; the lifecycle's watcher and the notifier stop,
+// ShutdownTimeout; the lifecycle's outbox drains what is queued; the handled
+// updates are confirmed to Telegram; the lifecycle's watcher and outbox stop,
 // and so do the lifecycle's background jobs (a push answer still being
 // stored); late handlers get five more seconds to record what they did, and
 // the background jobs as long to end. The caller then stops the HTTP server

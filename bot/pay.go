@@ -58,7 +58,7 @@ func parsePay(args []string, maxAmount int64) (payArgs, string) {
 
 // handlePay is /pay: validate, have the lifecycle write the payment ahead
 // (limits, holds, refusals) and push it once, and acknowledge. The outcome
-// comes later, from the watcher or a callback, through the notifier.
+// comes later, from the watcher or a callback, through the lifecycle's outbox.
 func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string) {
 	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.MessageID)
 	// A /pay Telegram delivered again (after a crash, before the offset was
@@ -89,11 +89,11 @@ func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string)
 		return
 	}
 
-	done := b.expectAck(p.ID)
+	done := b.outbox.ExpectAck(p.ID)
 	defer done()
 	p, ok := b.life.Push(ctx, p)
 	if !ok {
-		return // settled as rejected or unknown: the notifier tells the chat
+		return // settled as rejected or unknown: the outbox tells the chat
 	}
 	if _, err := b.sender.send(ctx, replyTo(p.ChatID, p.MessageID, ackText(p))); err != nil {
 		b.log.Warn("telegram: sending the acknowledgement failed", slog.String("payment_id", p.ID), slog.Any("error", err))

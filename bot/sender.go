@@ -127,7 +127,7 @@ func (s *sender) send(ctx context.Context, msg tgbotapi.MessageConfig) (tgbotapi
 }
 
 // deliver is send, but a flood wait (429 retry_after) longer than patience is
-// handed back as the *APIError instead of waited out: a notifier worker must
+// handed back as the *APIError instead of waited out: an outbox worker must
 // not sit for minutes on one chat while others' outcomes wait.
 func (s *sender) deliver(ctx context.Context, msg tgbotapi.MessageConfig, patience time.Duration) (tgbotapi.Message, error) {
 	if s.isBlocked(msg.ChatID) {

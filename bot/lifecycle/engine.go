@@ -20,14 +20,6 @@ type Daraja interface {
 	Query(ctx context.Context, checkoutRequestID string) (*mpesa.QueryResult, error)
 }
 
-// Notifier is the front-end's outbox. Owed is called whenever a payment's
-// stored state changed in a way its chat (or the merchant feed) must hear
-// about; the front-end reads the store to know what to say, so a call made
-// twice is harmless. It must not block.
-type Notifier interface {
-	Owed(paymentID string)
-}
-
 // Metrics is what the lifecycle counts; the front-end decides how. Its
 // methods must not block.
 type Metrics interface {
@@ -42,6 +34,9 @@ type Metrics interface {
 	PaymentCorrected(p storage.Payment)
 	// Callback counts what came of one matching or mismatched callback.
 	Callback(result string)
+	// Notification counts one attempt to deliver a message: "sent" or
+	// "failed" for an outcome, "feed_sent" or "feed_failed" for a feed line.
+	Notification(result string)
 }
 
 // Config is what the lifecycle is told. Zero tuning values take the defaults
@@ -59,6 +54,14 @@ type Config struct {
 	PushTimeout       time.Duration // one STK Push, token included [45s]
 	QueryTimeout      time.Duration // one STK Query, retries included [60s]
 	QueryWorkers      int           // STK Queries in flight at once [16]
+
+	// Feed says whether there is a merchant feed: only then are feed lines
+	// owed. Which chat it is (and its move to a supergroup) is the
+	// front-end's.
+	Feed          bool
+	NotifyWorkers int           // outcomes being delivered at once [64]; the front-end's rates pace them
+	NotifyQueue   int           // messages queued per lane; beyond it the store is rescanned [4096]
+	NotifyRescan  time.Duration // how often a lane that overflowed rescans the store [30s]
 }
 
 const (
@@ -76,15 +79,15 @@ const (
 // Engine runs every payment from its creation to its final result. It is
 // safe for concurrent use.
 type Engine struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *storage.Store
-	daraja   Daraja
-	notifier Notifier
-	metrics  Metrics
-	users    *userLimits
-	rate     *rate.Limiter // nil = no limit
-	watcher  *watcher
+	cfg     Config
+	log     *slog.Logger
+	store   *storage.Store
+	daraja  Daraja
+	outbox  *Outbox
+	metrics Metrics
+	users   *userLimits
+	rate    *rate.Limiter // nil = no limit
+	watcher *watcher
 
 	bg        sync.WaitGroup // jobs started by background
 	bgCtx     context.Context
@@ -93,11 +96,12 @@ type Engine struct {
 	bgStopped bool // no more background jobs: WaitBackground is waiting for the last ones
 }
 
-// New builds an engine. It makes no network call and starts nothing: Run
-// watches, Resume picks up what a previous process left.
-func New(cfg Config, store *storage.Store, daraja Daraja, notifier Notifier, metrics Metrics, log *slog.Logger) (*Engine, error) {
-	if store == nil || daraja == nil || notifier == nil {
-		return nil, errors.New("lifecycle: a store, a Daraja client and a notifier are required")
+// New builds an engine; deliver is how its outbox reaches the chats. It
+// makes no network call and starts nothing: Run watches and delivers, Resume
+// picks up what a previous process left.
+func New(cfg Config, store *storage.Store, daraja Daraja, deliver Deliverer, metrics Metrics, log *slog.Logger) (*Engine, error) {
+	if store == nil || daraja == nil || deliver == nil {
+		return nil, errors.New("lifecycle: a store, a Daraja client and a Deliverer are required")
 	}
 	if cfg.CallbackURL == "" || cfg.PollInitialDelay <= 0 || cfg.PollInterval <= 0 || cfg.PollTimeout <= 0 {
 		return nil, errors.New("lifecycle: CallbackURL, PollInitialDelay, PollInterval and PollTimeout are required")
@@ -115,6 +119,15 @@ func New(cfg Config, store *storage.Store, daraja Daraja, notifier Notifier, met
 		// a handful of workers capped throughput, not Daraja.
 		cfg.QueryWorkers = 16
 	}
+	if cfg.NotifyWorkers <= 0 {
+		// A worker holds a delivery and the write that marks it told (an
+		// fsync): 4 capped outcomes at a few hundred a second.
+		cfg.NotifyWorkers = 64
+	}
+	if cfg.NotifyQueue <= 0 {
+		cfg.NotifyQueue = 4096
+	}
+	def(&cfg.NotifyRescan, 30*time.Second)
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
@@ -122,23 +135,33 @@ func New(cfg Config, store *storage.Store, daraja Daraja, notifier Notifier, met
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:      cfg,
-		log:      log,
-		store:    store,
-		daraja:   daraja,
-		notifier: notifier,
-		metrics:  metrics,
-		users:    newUserLimits(cfg.PayPerUserPerHour),
-		rate:     Limiter(cfg.MpesaRate),
+		cfg:     cfg,
+		log:     log,
+		store:   store,
+		daraja:  daraja,
+		metrics: metrics,
+		users:   newUserLimits(cfg.PayPerUserPerHour),
+		rate:    Limiter(cfg.MpesaRate),
 	}
 	e.bgCtx, e.bgCancel = context.WithCancel(context.Background())
 	e.watcher = newWatcher(e.checkPayment, cfg.QueryWorkers)
+	e.outbox = newOutbox(cfg, store, deliver, metrics, log)
 	return e, nil
 }
 
-// Run watches payments (STK Queries when due, owed checks) until ctx ends,
-// and returns once the workers are done.
-func (e *Engine) Run(ctx context.Context) { e.watcher.run(ctx) }
+// Run watches payments (STK Queries when due, owed checks) and delivers what
+// the chats are owed until ctx ends, and returns once the workers are done.
+func (e *Engine) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.outbox.run(ctx) }()
+	e.watcher.run(ctx)
+	wg.Wait()
+}
+
+// Outbox is the engine's outbox: the front-end drains it at shutdown, asks
+// whether it is idle and registers its acknowledgements with it.
+func (e *Engine) Outbox() *Outbox { return e.outbox }
 
 // Watched is how many payments the watcher holds.
 func (e *Engine) Watched() int { return e.watcher.len() }
@@ -222,3 +245,4 @@ func (noMetrics) PaymentRefused(string)                  {}
 func (noMetrics) PaymentSettled(storage.Payment, string) {}
 func (noMetrics) PaymentCorrected(storage.Payment)       {}
 func (noMetrics) Callback(string)                        {}
+func (noMetrics) Notification(string)                    {}

@@ -14,46 +14,137 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-// owedLog is a Notifier that remembers every Owed call.
-type owedLog struct {
-	mu  sync.Mutex
-	ids []string
+// fakeChats is a Deliverer that remembers every delivery. Until told
+// otherwise every message is sent; outcome and feed, when set, decide what
+// comes of each attempt instead.
+type fakeChats struct {
+	mu      sync.Mutex
+	told    []storage.Payment // outcomes sent, in order
+	posted  []storage.Payment // feed lines sent, in order
+	tries   map[string]int    // attempts per payment, outcomes and feed lines alike
+	outcome func(p storage.Payment, try int) Delivery
+	feed    func(p storage.Payment, try int) Delivery
 }
 
-func (o *owedLog) Owed(id string) {
-	o.mu.Lock()
-	o.ids = append(o.ids, id)
-	o.mu.Unlock()
+func (c *fakeChats) DeliverOutcome(_ context.Context, p storage.Payment) Delivery {
+	return c.attempt(p, &c.told, func() func(storage.Payment, int) Delivery { return c.outcome })
 }
 
-func (o *owedLog) count(id string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+func (c *fakeChats) DeliverFeed(_ context.Context, p storage.Payment) Delivery {
+	return c.attempt(p, &c.posted, func() func(storage.Payment, int) Delivery { return c.feed })
+}
+
+func (c *fakeChats) attempt(p storage.Payment, sent *[]storage.Payment, how func() func(storage.Payment, int) Delivery) Delivery {
+	c.mu.Lock()
+	if c.tries == nil {
+		c.tries = make(map[string]int)
+	}
+	c.tries[p.ID]++
+	try, f := c.tries[p.ID], how()
+	c.mu.Unlock()
+	d := Delivery{Sent: true}
+	if f != nil {
+		d = f(p, try)
+	}
+	if d.Sent {
+		c.mu.Lock()
+		*sent = append(*sent, p)
+		c.mu.Unlock()
+	}
+	return d
+}
+
+// set changes what comes of deliveries from now on.
+func (c *fakeChats) set(outcome, feed func(storage.Payment, int) Delivery) {
+	c.mu.Lock()
+	c.outcome, c.feed = outcome, feed
+	c.mu.Unlock()
+}
+
+// count is how many times id's outcome was sent.
+func (c *fakeChats) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
-	for _, x := range o.ids {
-		if x == id {
+	for _, p := range c.told {
+		if p.ID == id {
 			n++
 		}
 	}
 	return n
 }
 
+// postedCount is how many times id's feed line was sent.
+func (c *fakeChats) postedCount(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, p := range c.posted {
+		if p.ID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// states is the states id's outcome was sent in, in order.
+func (c *fakeChats) states(id string) []storage.State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s []storage.State
+	for _, p := range c.told {
+		if p.ID == id {
+			s = append(s, p.State)
+		}
+	}
+	return s
+}
+
+// waitIdle waits a while for o to have nothing queued or being sent.
+func waitIdle(o *Outbox) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !o.Idle() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// order is the payments whose outcomes were sent, in order.
+func (c *fakeChats) order() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]string, len(c.told))
+	for i, p := range c.told {
+		ids[i] = p.ID
+	}
+	return ids
+}
+
 // rig is an engine on a real bbolt file and the Daraja simulator, with no
 // front-end: nothing here knows Telegram.
 type rig struct {
-	t      *testing.T
-	e      *Engine
-	st     *storage.Store
-	sim    *mpesatest.Server
-	daraja Daraja
-	owed   *owedLog
-	dbPath string
-	orders int // MessageIDs handed out
+	t       *testing.T
+	e       *Engine
+	st      *storage.Store
+	sim     *mpesatest.Server
+	daraja  Daraja
+	chats   *fakeChats
+	cfg     func(*Config) // changes the engine's configuration, when set
+	metrics Metrics       // nil: not counted
+	dbPath  string
+	orders  int // MessageIDs handed out
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
+
+// newRigWith is newRig with its fields (cfg, metrics) set by with before the
+// engine is built.
+func newRigWith(t *testing.T, with func(*rig)) *rig {
 	t.Helper()
-	r := &rig{t: t, owed: &owedLog{}, dbPath: filepath.Join(t.TempDir(), "bot.db")}
+	r := &rig{t: t, chats: &fakeChats{}, dbPath: filepath.Join(t.TempDir(), "bot.db")}
 	r.sim = mpesatest.NewServer(t, mpesatest.WithResultDelay(20*time.Millisecond))
 	client, err := mpesa.New(mpesa.Config{
 		Environment:    mpesa.Simulator,
@@ -69,6 +160,9 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.daraja = client
+	if with != nil {
+		with(r)
+	}
 	r.open()
 	return r
 }
@@ -81,14 +175,18 @@ func (r *rig) open() {
 		r.t.Fatal(err)
 	}
 	r.t.Cleanup(func() { _ = st.Close() })
-	e, err := New(Config{
+	cfg := Config{
 		// Nothing listens here: the tests hand callbacks to ApplyCallback.
 		CallbackURL:      "http://127.0.0.1:1/cb",
 		TransactionDesc:  "Payment",
 		PollInitialDelay: 50 * time.Millisecond,
 		PollInterval:     20 * time.Millisecond,
 		PollTimeout:      5 * time.Second,
-	}, st, r.daraja, r.owed, nil, nil)
+	}
+	if r.cfg != nil {
+		r.cfg(&cfg)
+	}
+	e, err := New(cfg, st, r.daraja, r.chats, r.metrics, nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -132,6 +230,18 @@ func (r *rig) push(phone string, o mpesatest.Outcome) storage.Payment {
 		r.t.Fatalf("push: %s %q ok=%v, want pending with a CheckoutRequestID", p.State, p.CheckoutRequestID, ok)
 	}
 	return p
+}
+
+// waitTold waits until id's outcome was sent n times.
+func (r *rig) waitTold(id string, n int) {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.chats.count(id) < n {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("payment %s: told %d times, want %d", id, r.chats.count(id), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitFor polls the store until the payment satisfies ok.

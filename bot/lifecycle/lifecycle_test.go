@@ -25,9 +25,7 @@ func TestWatcherSettlesFromTheQuery(t *testing.T) {
 	if got.Receipt != "" {
 		t.Errorf("receipt %q from a query, which has none", got.Receipt)
 	}
-	if n := r.owed.count(p.ID); n != 1 {
-		t.Errorf("Owed %d times, want 1", n)
-	}
+	r.waitTold(p.ID, 1)
 	if n := r.e.Watched(); n != 0 {
 		t.Errorf("%d payments still watched", n)
 	}
@@ -62,8 +60,11 @@ func TestApplyCallbackSettlesOnce(t *testing.T) {
 	if got.State != storage.StateSucceeded || got.Receipt != "RCP1" {
 		t.Errorf("got %s receipt %q, want succeeded with RCP1", got.State, got.Receipt)
 	}
-	if n := r.owed.count(p.ID); n != 1 {
-		t.Errorf("Owed %d times, want 1", n)
+	r.run()
+	r.waitTold(p.ID, 1)
+	r.waitFor(p.ID, "notified", func(p storage.Payment) bool { return p.Notified })
+	if n := r.chats.count(p.ID); n != 1 {
+		t.Errorf("told %d times, want 1", n)
 	}
 }
 
@@ -89,8 +90,9 @@ func TestNotPaidCallbackIsCheckedAndCorrected(t *testing.T) {
 	}
 	r.run()
 	r.waitFor(p.ID, "corrected to paid", func(p storage.Payment) bool { return p.State == storage.StateSucceeded && !p.VerifyDue })
-	if n := r.owed.count(p.ID); n != 2 {
-		t.Errorf("Owed %d times, want 2 (the failure, then the correction)", n)
+	r.waitTold(p.ID, 2) // the failure, then the correction
+	if states := r.chats.states(p.ID); states[1] != storage.StateSucceeded {
+		t.Errorf("told %v, want the correction last", states)
 	}
 }
 
@@ -128,8 +130,14 @@ func TestResumeAfterACrash(t *testing.T) {
 		t.Errorf("%d pushes after the restart, want none", n-pushes)
 	}
 	for _, id := range []string{notSent.ID, maybeSent.ID, pending.ID} {
-		if r.owed.count(id) != 1 {
-			t.Errorf("payment %s: Owed %d times, want 1", id, r.owed.count(id))
+		r.waitTold(id, 1)
+	}
+	if d := r.e.Outbox(); !waitIdle(d) {
+		t.Error("the outbox is not idle")
+	}
+	for _, id := range []string{notSent.ID, maybeSent.ID, pending.ID} {
+		if n := r.chats.count(id); n != 1 {
+			t.Errorf("payment %s: told %d times, want 1", id, n)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -19,7 +19,7 @@ const EventPushSent = "push_sent"
 // CallbackSecret) and records what came of it. It reports whether the
 // payment is now pending or final with the push answered (the front-end's
 // acknowledgement is due); otherwise the payment was settled as rejected or
-// unknown and the Notifier was told.
+// unknown and its outcome is owed to the chat (the outbox delivers it).
 func (e *Engine) Push(ctx context.Context, p storage.Payment) (storage.Payment, bool) {
 	secret := p.CallbackSecret
 	p.CallbackSecret = ""

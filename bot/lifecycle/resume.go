@@ -12,13 +12,16 @@ type Resumed struct {
 	Interrupted int // payments whose push answer was never stored, now settled
 	Watched     int // payments queued for an STK Query
 	Verify      int // failed results owing a check with M-Pesa
+	Unnotified  int // outcomes the chats were still owed, queued again
+	Unposted    int // feed lines still owed, queued again (with a feed)
 }
 
 // Resume picks up what a previous process left: payments whose push answer
 // was never stored are settled (never pushed again), and pending and unknown
-// payments and owed checks go back to the watcher. It is called once, after
-// the Notifier is ready to take Owed calls; what the chats are still owed
-// from before is the front-end's to rescan.
+// payments and owed checks go back to the watcher, and the outcomes and feed
+// lines the chats were never told go back to the outbox. It is called once,
+// before or after Run starts (the outbox's queues wait for Run; what does
+// not fit in them is found again by the rescan).
 func (e *Engine) Resume() Resumed {
 	now := time.Now()
 	initiating, err := e.store.ListByState(storage.StateInitiating)
@@ -60,5 +63,6 @@ func (e *Engine) Resume() Resumed {
 	for _, p := range verify {
 		e.watcher.schedule(p.ID, now)
 	}
-	return Resumed{Interrupted: len(initiating), Watched: n, Verify: len(verify)}
+	unnotified, unposted := e.outbox.requeue()
+	return Resumed{Interrupted: len(initiating), Watched: n, Verify: len(verify), Unnotified: unnotified, Unposted: unposted}
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/mpesa-bot/mpesa-bot/storage"
 )
 
-// settle moves a payment to a result and, when this call changed it, tells
-// the Notifier a message is owed. It is the one way to a final state, for
+// settle moves a payment to a result and, when this call changed it, has
+// the outbox deliver what is owed. It is the one way to a final state, for
 // pushes, queries and callbacks alike.
 func (e *Engine) settle(id string, r storage.Result) (storage.Payment, bool) {
 	p, changed, _ := e.settleOrFail(id, r)
@@ -44,7 +44,7 @@ func (e *Engine) settleOrFail(id string, r storage.Result) (storage.Payment, boo
 	}
 	e.log.Info("payment settled", slog.String("payment_id", id), slog.String("state", string(p.State)),
 		slog.String("result_code", p.ResultCode), slog.String("source", r.Source))
-	e.notifier.Owed(id)
+	e.outbox.owed(id)
 	return p, true, nil
 }
 

@@ -21,7 +21,7 @@ func TestWatcherKeepsAPaymentWhoseReadFailed(t *testing.T) {
 	}
 	e, err := New(Config{CallbackURL: "https://example.com/cb", TransactionDesc: "Payment",
 		PollInitialDelay: time.Second, PollInterval: time.Second, PollTimeout: time.Minute},
-		st, noDaraja{}, &owedLog{}, nil, nil)
+		st, noDaraja{}, &fakeChats{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -380,7 +380,7 @@ func (e *Engine) verify(ctx context.Context, p storage.Payment) {
 			e.metrics.PaymentCorrected(got)
 			e.log.Warn("payment corrected to paid: M-Pesa confirmed it after a failure was reported", slog.String("payment_id", p.ID),
 				slog.String("receipt", got.Receipt))
-			e.notifier.Owed(p.ID)
+			e.outbox.owed(p.ID)
 		}
 		return
 	case err == nil && !res.Pending:
