@@ -60,14 +60,10 @@ func parsePay(args []string, maxAmount int64) (payArgs, string) {
 // (limits, holds, refusals) and push it once, and acknowledge. The outcome
 // comes later, from the watcher or a callback, through the lifecycle's outbox.
 func (b *Bot) handlePay(ctx context.Context, m *tgbotapi.Message, args []string) {
+	// The same message always reads the same way, so a /pay Telegram
+	// delivers again is parsed like the first time; the lifecycle then
+	// answers it with the payment it already has.
 	key := fmt.Sprintf("%d:%d", m.Chat.ID, m.MessageID)
-	// A /pay Telegram delivered again (after a crash, before the offset was
-	// confirmed) must not push again, nor count against the limits.
-	if p, err := b.store.GetByIdempotencyKey(key); err == nil {
-		b.reply(ctx, m, duplicateText(p))
-		return
-	}
-
 	pa, refusal := parsePay(args, b.cfg.MaxAmount)
 	if refusal != "" {
 		b.metrics.payRefused("invalid")

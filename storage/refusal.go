@@ -131,3 +131,53 @@ func pruneRefusals(bk *bolt.Bucket, now time.Time) error {
 	}
 	return nil
 }
+
+// Precheck is what decides a new payment before it is written, read in one
+// transaction: the payment already stored under its idempotency key, a
+// refusal remembered for that key, and the hold on its phone. Create checks
+// holds and keys again in its own transaction; this read lets the caller
+// answer the common cases without a write, at the cost of one read.
+type Precheck struct {
+	Existing  *Payment  // the payment stored under the key; nil when none
+	Refusal   string    // the code of a refusal remembered for the key; "" when none
+	HeldUntil time.Time // when the phone's hold ends; zero when it is not held
+}
+
+// Precheck reads what decides a new payment for key and phone.
+func (s *Store) Precheck(key, phone string) (Precheck, error) {
+	now := s.clock()
+	var pc Precheck
+	err := s.view("precheck", func(b *txBuckets) error {
+		pc = Precheck{}
+		if r, err := b.lookup(idxIdempotency, []byte(key)); err != nil || r != nil {
+			if r != nil {
+				p, err := b.payment(r)
+				if err != nil {
+					return err
+				}
+				pc.Existing = &p
+			}
+			return err
+		}
+		if v := b.refusals.Get([]byte(key)); v != nil {
+			r, err := decodeRefusal(v)
+			if err != nil {
+				return err
+			}
+			if now.Sub(r.At) < refusalTTL {
+				pc.Refusal = r.Code
+			}
+		}
+		if v := b.holds.Get([]byte(phone)); v != nil {
+			until, _, err := parseHold([]byte(phone), v)
+			if err != nil {
+				return err
+			}
+			if until.After(now) {
+				pc.HeldUntil = until
+			}
+		}
+		return nil
+	})
+	return pc, err
+}

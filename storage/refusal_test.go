@@ -90,3 +90,29 @@ func TestRecordRefusalRefusesBadArguments(t *testing.T) {
 		t.Fatalf("512-byte key and code: %v", err)
 	}
 }
+
+// One read tells what decides a new payment: the payment already stored
+// under the key, a remembered refusal, and the phone's hold.
+func TestPrecheckReadsKeyRefusalAndHoldAtOnce(t *testing.T) {
+	s, clock := mustOpenStore(t)
+	stored := mustCreate(t, s, newPayment())
+	if pc, err := s.Precheck(stored.IdempotencyKey, "254700000009"); err != nil || pc.Existing == nil || pc.Existing.ID != stored.ID {
+		t.Fatalf("Precheck of a stored key = %+v, %v; want the payment", pc, err)
+	}
+	if err := s.RecordRefusal("chat:9", "phone_busy"); err != nil {
+		t.Fatal(err)
+	}
+	held := pendingPayment(t, s, clock)
+	until := clock.Now().Add(time.Minute)
+	if _, _, err := s.Settle(held.ID, storage.Result{State: storage.StateUnknown, Source: "watcher", HoldUntil: until}); err != nil {
+		t.Fatal(err)
+	}
+	pc, err := s.Precheck("chat:9", held.Phone)
+	if err != nil || pc.Existing != nil || pc.Refusal != "phone_busy" || !pc.HeldUntil.Equal(until) {
+		t.Fatalf("Precheck = %+v, %v; want the refusal and the hold", pc, err)
+	}
+	clock.Advance(49 * time.Hour)
+	if pc, err := s.Precheck("chat:9", held.Phone); err != nil || pc.Refusal != "" || !pc.HeldUntil.IsZero() {
+		t.Errorf("Precheck two days later = %+v, %v; want the refusal and the hold expired", pc, err)
+	}
+}

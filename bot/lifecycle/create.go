@@ -59,16 +59,21 @@ var ErrDuplicate = errors.New("lifecycle: the payment already exists")
 // returned payment carries its CallbackSecret (the store keeps only a hash)
 // for Push. Any other error is the store's or the system's.
 func (e *Engine) Create(o Order) (storage.Payment, error) {
-	// An order refused for a limit and delivered again after a crash is
-	// refused again: the limit may have lifted meanwhile, but the chat was
-	// told "no", and a push now would surprise everyone.
-	if code, refused, err := e.store.Refusal(o.Key); err != nil {
-		e.log.Error("pay: reading earlier refusals failed", slog.Any("error", err))
+	// One read answers the common cases without a write: an order
+	// delivered again (after a crash, before the offset was confirmed) is
+	// answered with its payment, never pushed again nor counted against the
+	// limits; one refused for a limit is refused again (the limit may have
+	// lifted meanwhile, but the chat was told "no"); a held phone is busy.
+	pc, err := e.store.Precheck(o.Key, o.Phone)
+	switch {
+	case err != nil:
+		e.log.Error("pay: reading the order's state failed", slog.Any("error", err))
 		return storage.Payment{}, err
-	} else if refused {
-		return storage.Payment{}, &RefusedError{Code: code, Again: true}
-	}
-	if until, _, err := e.store.PhoneHeldUntil(o.Phone); err == nil && time.Now().Before(until) {
+	case pc.Existing != nil:
+		return *pc.Existing, ErrDuplicate
+	case pc.Refusal != "":
+		return storage.Payment{}, &RefusedError{Code: pc.Refusal, Again: true}
+	case time.Now().Before(pc.HeldUntil):
 		return storage.Payment{}, e.refuse(o.Key, RefusedPhoneBusy, 0)
 	}
 	if ok, retry := e.users.allow(o.UserID, time.Now()); !ok {
