@@ -153,12 +153,5 @@ func defaultReference(key string) string {
 // is in the store, checked in the transaction that creates a payment, so it
 // survives restarts.
 func (e *Engine) promptExpiry(p storage.Payment) time.Time {
-	pushed := p.PushedAt
-	if pushed.IsZero() {
-		pushed = pushSentAt(p)
-	}
-	if pushed.IsZero() {
-		pushed = p.CreatedAt
-	}
-	return pushed.Add(e.cfg.PromptLife)
+	return pushedAt(p).Add(e.cfg.PromptLife)
 }

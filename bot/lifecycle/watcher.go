@@ -205,10 +205,7 @@ func (e *Engine) nextQuery(p storage.Payment, now time.Time) (time.Time, bool) {
 	if p.CheckoutRequestID == "" || p.State.Final() || p.State == storage.StateInitiating {
 		return time.Time{}, false
 	}
-	pushed := p.PushedAt
-	if pushed.IsZero() {
-		pushed = p.CreatedAt
-	}
+	pushed := pushedAt(p)
 	end := pushed.Add(reconcileFor)
 	if !now.Before(end) {
 		return time.Time{}, false
@@ -420,13 +417,16 @@ func (e *Engine) verifyInterval(p storage.Payment, now time.Time) time.Duration 
 	return min(interval, maxPollInterval)
 }
 
-// pushedAt is when p's push went out, or when p was created if that is not
-// known.
+// pushedAt is when p's push went out (its answer, else its push_sent event),
+// or when p was created if it never did.
 func pushedAt(p storage.Payment) time.Time {
-	if p.PushedAt.IsZero() {
-		return p.CreatedAt
+	if !p.PushedAt.IsZero() {
+		return p.PushedAt
 	}
-	return p.PushedAt
+	if at := pushSentAt(p); !at.IsZero() {
+		return at // the push left, but its answer was never stored
+	}
+	return p.CreatedAt
 }
 
 // verifyDone records the end of a check; a store failure leaves it owed, and
