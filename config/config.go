@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -30,6 +31,12 @@ const (
 	BuyGoods = "CustomerBuyGoodsOnline"
 )
 
+// Languages DEFAULT_LANGUAGE accepts: the bot's replies exist in these.
+const (
+	LangEnglish = "en"
+	LangSwahili = "sw"
+)
+
 // Log formats LOG_FORMAT accepts.
 const (
 	LogText = "text"
@@ -43,6 +50,7 @@ type Needs struct {
 	Daraja   bool // Daraja credentials, shortcode and CALLBACK_URL required (unless simulator)
 	HTTP     bool // HTTP_ADDR or OPS_ADDR required (healthcheck): see OpsURLAddr
 	Backup   bool // HTTP_ADDR or OPS_ADDR, and BACKUP_TOKEN, required (backup)
+	C2B      bool // C2B_SECRET and CALLBACK_URL required (register-urls)
 }
 
 // Config is every setting, validated and typed. Each field's env tag names
@@ -99,6 +107,25 @@ type Config struct {
 
 	LogLevel  slog.Level `env:"LOG_LEVEL"`
 	LogFormat string     `env:"LOG_FORMAT"` // LogText or LogJSON
+
+	InvoiceTTL time.Duration `env:"INVOICE_TTL"` // how long an invoice's pay link works
+	// MerchantName is printed on Dynamic QR codes; "" means the bot's
+	// Telegram name, which only the bot knows once it has called getMe.
+	MerchantName    string `env:"MERCHANT_NAME"`
+	DefaultLanguage string `env:"DEFAULT_LANGUAGE"` // LangEnglish or LangSwahili
+
+	// C2BSecret, when set, turns on till and paybill capture: Daraja posts to
+	// CALLBACK_URL/c2b/<secret>/confirmation and …/validation.
+	C2BSecret    Secret `env:"C2B_SECRET"`
+	C2BShortcode string `env:"C2B_SHORTCODE"` // MPESA_PARTY_B when unset
+	// InitiatorName and InitiatorPassword are the shortcode's API operator,
+	// needed by Transaction Status (/verify) and Reversal (/refund); both
+	// "" when unset, and then those commands say how to configure them.
+	InitiatorName     string `env:"INITIATOR_NAME"`
+	InitiatorPassword Secret `env:"INITIATOR_PASSWORD"`
+	// ReportTime is the EAT time of day of the daily summary to
+	// MERCHANT_CHAT_ID, as minutes after midnight; -1 = off.
+	ReportTime int `env:"REPORT_TIME"`
 
 	// Warnings are settings that are legal but probably wrong, one sentence
 	// each naming its variable, for the caller to log at warn level.
@@ -175,7 +202,23 @@ func (c *Config) LogValue() slog.Value {
 		slog.Float64("MPESA_RATE", c.MpesaRate),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.String("LOG_FORMAT", c.LogFormat),
+		slog.Duration("INVOICE_TTL", c.InvoiceTTL),
+		slog.String("MERCHANT_NAME", c.MerchantName),
+		slog.String("DEFAULT_LANGUAGE", c.DefaultLanguage),
+		slog.Any("C2B_SECRET", c.C2BSecret),
+		slog.String("C2B_SHORTCODE", c.C2BShortcode),
+		slog.String("INITIATOR_NAME", c.InitiatorName),
+		slog.Any("INITIATOR_PASSWORD", c.InitiatorPassword),
+		slog.String("REPORT_TIME", c.ReportTimeString()),
 	)
+}
+
+// ReportTimeString renders REPORT_TIME as HH:MM, or "" when it is off.
+func (c *Config) ReportTimeString() string {
+	if c.ReportTime < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%02d:%02d", c.ReportTime/60, c.ReportTime%60)
 }
 
 // joinPrefixes renders an IP list the way CALLBACK_ALLOWED_IPS takes it

@@ -107,6 +107,9 @@ func TestLoad_Defaults(t *testing.T) {
 		MpesaRate:            5,
 		LogLevel:             slog.LevelInfo,
 		LogFormat:            "text",
+		InvoiceTTL:           24 * time.Hour,
+		DefaultLanguage:      "en",
+		ReportTime:           -1,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -179,6 +182,16 @@ func TestLoad_AcceptsValidValues(t *testing.T) {
 		{"LogFormatJSON", []string{"LOG_FORMAT", "json"}, func(c *Config) any { return c.LogFormat }, "json"},
 		{"BackupToken", []string{"BACKUP_TOKEN", backupVal, "HTTP_ADDR", ":8080"}, func(c *Config) any { return c.BackupToken.Reveal() }, backupVal},
 		{"ValuesTrimmed", []string{"POLL_TIMEOUT", "  2m \t"}, func(c *Config) any { return c.PollTimeout }, 2 * time.Minute},
+		{"InvoiceTTL", []string{"INVOICE_TTL", "90m"}, func(c *Config) any { return c.InvoiceTTL }, 90 * time.Minute},
+		{"MerchantName", []string{"MERCHANT_NAME", "Mama Mboga & Sons"}, func(c *Config) any { return c.MerchantName }, "Mama Mboga & Sons"},
+		{"DefaultLanguageSwahiliAnyCase", []string{"DEFAULT_LANGUAGE", "SW"}, func(c *Config) any { return c.DefaultLanguage }, "sw"},
+		{"C2BSecret", []string{"C2B_SECRET", "0123456789abcdef_-", "HTTP_ADDR", ":8080", "CALLBACK_URL", "https://pay.example.com/cb"}, func(c *Config) any { return c.C2BSecret.Reveal() }, "0123456789abcdef_-"},
+		{"C2BSecretInSimulatorNeedsNoCallbackURL", []string{"C2B_SECRET", "0123456789abcdef", "ENVIRONMENT", "simulator"}, func(c *Config) any { return c.C2BSecret.IsSet() }, true},
+		{"C2BShortcodeDefaultsToPartyB", []string{"MPESA_SHORTCODE", "174379", "MPESA_PARTY_B", "5123456"}, func(c *Config) any { return c.C2BShortcode }, "5123456"},
+		{"C2BShortcode", []string{"C2B_SHORTCODE", "600977"}, func(c *Config) any { return c.C2BShortcode }, "600977"},
+		{"Initiator", []string{"INITIATOR_NAME", "testapi", "INITIATOR_PASSWORD", "Safaricom999!*!"}, func(c *Config) any { return c.InitiatorName + "/" + c.InitiatorPassword.Reveal() }, "testapi/Safaricom999!*!"},
+		{"ReportTime", []string{"REPORT_TIME", "21:30", "MERCHANT_CHAT_ID", "-100123"}, func(c *Config) any { return c.ReportTime }, 21*60 + 30},
+		{"ReportTimeMidnight", []string{"REPORT_TIME", "00:00"}, func(c *Config) any { return c.ReportTimeString() }, "00:00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,6 +274,19 @@ func TestLoad_RefusesInvalidValues(t *testing.T) {
 		{"BackupTokenShort", "BACKUP_TOKEN", "short", "at least 16 characters"},
 		{"BackupTokenSpace", "BACKUP_TOKEN", "0123456789 abcdef", "contains whitespace"},
 		{"PasskeyTrailingSpace", "MPESA_PASSKEY", "abc ", "MPESA_PASSKEY: starts or ends with whitespace"},
+		{"InvoiceTTLZero", "INVOICE_TTL", "0s", "must be more than 0"},
+		{"MerchantNameTooLong", "MERCHANT_NAME", strings.Repeat("x", 65), "longer than 64"},
+		{"MerchantNameControl", "MERCHANT_NAME", "Shop\x07", "control character"},
+		{"DefaultLanguageUnknown", "DEFAULT_LANGUAGE", "fr", `DEFAULT_LANGUAGE: "fr" is not one of en, sw`},
+		{"C2BSecretShort", "C2B_SECRET", "short-secret", "at least 16 characters"},
+		{"C2BSecretSlash", "C2B_SECRET", "0123456789/abcdef", "only letters, digits, - and _"},
+		{"C2BShortcodeLetters", "C2B_SHORTCODE", "till12", "digits"},
+		{"InitiatorWithoutPassword", "INITIATOR_NAME", "testapi", "INITIATOR_NAME: needs INITIATOR_PASSWORD too"},
+		{"ReportTimeNotClock", "REPORT_TIME", "9pm", `REPORT_TIME: "9pm" is not a time of day`},
+		{"ReportTimeHour24", "REPORT_TIME", "24:00", "is not a time of day"},
+		{"InitiatorPasswordWithoutName", "INITIATOR_PASSWORD", "Safaricom999!*!", "INITIATOR_PASSWORD: needs INITIATOR_NAME too"},
+		{"C2BSecretWithoutCallbackURL", "C2B_SECRET", "0123456789abcdef", "needs CALLBACK_URL"},
+		{"ReportTimeOneDigitHour", "REPORT_TIME", "7:30", "is not a time of day"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

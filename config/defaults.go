@@ -28,4 +28,7 @@ const (
 	DefaultSendRateGlobal    = 25 // messages per second to Telegram; 0 = no limit
 	DefaultSendRatePerChat   = 1  // messages per second to one chat; 0 = no limit
 	DefaultMpesaRate         = 5  // Daraja calls per second; 0 = no limit
+
+	DefaultInvoiceTTL      = 24 * time.Hour // how long an invoice's pay link works
+	DefaultDefaultLanguage = LangEnglish    // replies to users whose language is neither en nor sw
 )

@@ -120,11 +120,32 @@
 //	LOG_LEVEL               [info] debug, info, warn or error (any case).
 //	LOG_FORMAT              [text] text or json (any case).
 //
+// Invoices, QR codes and languages:
+//
+//	INVOICE_TTL             [24h] > 0; how long an invoice's pay link works.
+//	MERCHANT_NAME           [the bot's Telegram name] at most 64 printable characters; the
+//	                        name Daraja prints on Dynamic QR codes.
+//	DEFAULT_LANGUAGE        [en] en or sw; the replies of users whose Telegram language is
+//	                        neither.
+//
+// The back office (till capture, receipt checks, refunds, reports):
+//
+//	C2B_SECRET              secret, optional; 16+ letters, digits, - and _. Turns on till and
+//	                        paybill capture: Daraja posts to CALLBACK_URL/c2b/<C2B_SECRET>/
+//	                        confirmation and …/validation. Needs CALLBACK_URL (but in the
+//	                        simulator); a warning without HTTP_ADDR. Required by Needs.C2B.
+//	C2B_SHORTCODE           [MPESA_PARTY_B] 5 to 12 digits: the till or paybill captured.
+//	INITIATOR_NAME          [none] the shortcode's API operator (at most 64 characters), for
+//	INITIATOR_PASSWORD      /verify and /refund; secret. Both or neither.
+//	REPORT_TIME             [off] HH:MM, 24-hour, EAT: the daily summary to MERCHANT_CHAT_ID
+//	                        (a warning when that is off).
+//
 // CALLBACK_WAIT is no longer read: POLL_INITIAL_DELAY took its place. Setting
 // it is a warning, not an error, so an old .env still starts.
 //
 // Secrets from files: TELEGRAM_BOT_TOKEN_FILE, MPESA_CONSUMER_KEY_FILE,
-// MPESA_CONSUMER_SECRET_FILE, MPESA_PASSKEY_FILE and BACKUP_TOKEN_FILE each
+// MPESA_CONSUMER_SECRET_FILE, MPESA_PASSKEY_FILE, BACKUP_TOKEN_FILE,
+// C2B_SECRET_FILE and INITIATOR_PASSWORD_FILE each
 // name a file holding that secret (at most 64 KiB).
 //
 // Secrets are held as [Secret], which prints, marshals and logs as

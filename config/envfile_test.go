@@ -201,6 +201,7 @@ func TestLoad_SecretFiles(t *testing.T) {
 			e[name+"_FILE"] = writeFile(t, name, value+"\n")
 		}
 		e["HTTP_ADDR"] = ":8080"
+		e["INITIATOR_NAME"] = "testapi"
 		c := mustLoad(t, e, needAll)
 		got := map[string]string{
 			"TELEGRAM_BOT_TOKEN":    c.TelegramBotToken.Reveal(),
@@ -208,6 +209,8 @@ func TestLoad_SecretFiles(t *testing.T) {
 			"MPESA_CONSUMER_SECRET": c.MpesaConsumerSecret.Reveal(),
 			"MPESA_PASSKEY":         c.MpesaPasskey.Reveal(),
 			"BACKUP_TOKEN":          c.BackupToken.Reveal(),
+			"C2B_SECRET":            c.C2BSecret.Reveal(),
+			"INITIATOR_PASSWORD":    c.InitiatorPassword.Reveal(),
 		}
 		for name, want := range values {
 			if got[name] != want {

@@ -28,6 +28,13 @@ const (
 	// minBackupToken is the shortest BACKUP_TOKEN accepted: it guards a
 	// download of every payment.
 	minBackupToken = 16
+	// minC2BSecret is the shortest C2B_SECRET accepted: it is all that
+	// stands between the internet and a "payment received" line.
+	minC2BSecret = 16
+	// maxInitiatorName keeps INITIATOR_NAME to what fits Daraja's Initiator.
+	maxInitiatorName = 64
+	// maxMerchantName is about what Daraja prints legibly on a QR image.
+	maxMerchantName = 64
 	// pinPromptLife is about how long M-Pesa keeps a PIN prompt answerable.
 	// A POLL_TIMEOUT below it tells chats "not confirmed" about payments the
 	// customer may still complete.
@@ -37,6 +44,7 @@ const (
 // secretVars are the variables that also have a _FILE twin.
 var secretVars = []string{
 	"TELEGRAM_BOT_TOKEN", "MPESA_CONSUMER_KEY", "MPESA_CONSUMER_SECRET", "MPESA_PASSKEY", "BACKUP_TOKEN",
+	"C2B_SECRET", "INITIATOR_PASSWORD",
 }
 
 // knownVars is every variable Load reads, for the .env typo warning.
@@ -49,7 +57,8 @@ var knownVars = []string{
 	"POLL_INTERVAL", "POLL_TIMEOUT", "MAX_AMOUNT", "MAX_PENDING_PER_USER", "PAY_PER_USER_PER_HOUR",
 	"SEND_RATE_GLOBAL", "SEND_RATE_PER_CHAT", "MPESA_RATE", "LOG_LEVEL", "LOG_FORMAT",
 	"TELEGRAM_BOT_TOKEN_FILE", "MPESA_CONSUMER_KEY_FILE", "MPESA_CONSUMER_SECRET_FILE", "MPESA_PASSKEY_FILE",
-	"BACKUP_TOKEN_FILE",
+	"BACKUP_TOKEN_FILE", "INVOICE_TTL", "MERCHANT_NAME", "DEFAULT_LANGUAGE", "C2B_SECRET", "C2B_SHORTCODE",
+	"INITIATOR_NAME", "INITIATOR_PASSWORD", "REPORT_TIME", "C2B_SECRET_FILE", "INITIATOR_PASSWORD_FILE",
 }
 
 // retiredVars are variables mpesa-bot used to read, with what to do instead.
@@ -340,7 +349,64 @@ func (l *loader) load(needs Needs) *Config {
 
 	c.LogLevel = l.logLevel("LOG_LEVEL")
 	c.LogFormat, _ = l.choice("LOG_FORMAT", LogText, LogText, LogJSON)
+
+	l.backOffice(c, needs)
 	return c
+}
+
+// backOffice reads the settings of invoices, QR codes, languages, till
+// capture, receipt checks, refunds and reports.
+func (l *loader) backOffice(c *Config, needs Needs) {
+	c.InvoiceTTL = l.duration("INVOICE_TTL", DefaultInvoiceTTL, false)
+	c.MerchantName = l.merchantName("MERCHANT_NAME")
+	c.DefaultLanguage, _ = l.choice("DEFAULT_LANGUAGE", DefaultDefaultLanguage, LangEnglish, LangSwahili)
+
+	c.C2BSecret = l.secret("C2B_SECRET")
+	if sec := c.C2BSecret.Reveal(); sec != "" {
+		switch {
+		case len(sec) < minC2BSecret:
+			l.fail("C2B_SECRET", "is too short: use at least %d characters, e.g. from `openssl rand -hex 16`", minC2BSecret)
+		case strings.IndexFunc(sec, notURLSafe) >= 0:
+			// It becomes a path segment of the URL registered with Daraja.
+			l.fail("C2B_SECRET", "may hold only letters, digits, - and _ (the value is not shown)")
+		}
+		if c.CallbackURL == "" && !l.failed("CALLBACK_URL") && !l.failed("C2B_SECRET") && c.Environment != Simulator {
+			l.fail("C2B_SECRET", "needs CALLBACK_URL: Daraja posts till payments to CALLBACK_URL/c2b/<C2B_SECRET>/confirmation")
+		}
+		if c.HTTPAddr == "" && !l.failed("HTTP_ADDR") && !needs.C2B {
+			l.warn("C2B_SECRET is set but HTTP_ADDR is off, so till and paybill payments are not received")
+		}
+	} else if needs.C2B && !l.failed("C2B_SECRET") {
+		l.fail("C2B_SECRET", "is required by this command (16+ letters, digits, - or _; or set C2B_SECRET_FILE)")
+	}
+	if needs.C2B && c.CallbackURL == "" && !l.failed("CALLBACK_URL") {
+		l.fail("CALLBACK_URL", "is required by this command (the public HTTPS URL Daraja posts to)")
+	}
+	c.C2BShortcode = l.digits("C2B_SHORTCODE", 5, 12)
+	if c.C2BShortcode == "" {
+		c.C2BShortcode = c.MpesaPartyB
+	}
+
+	c.InitiatorName = l.str("INITIATOR_NAME")
+	c.InitiatorPassword = l.secret("INITIATOR_PASSWORD")
+	switch {
+	case c.InitiatorName != "" && !c.InitiatorPassword.IsSet() && !l.failed("INITIATOR_PASSWORD"):
+		l.fail("INITIATOR_NAME", "needs INITIATOR_PASSWORD too (the API operator's password; or set INITIATOR_PASSWORD_FILE)")
+	case c.InitiatorName == "" && c.InitiatorPassword.IsSet():
+		l.fail("INITIATOR_PASSWORD", "needs INITIATOR_NAME too (the API operator's user name)")
+	}
+	if len(c.InitiatorName) > maxInitiatorName {
+		l.fail("INITIATOR_NAME", "is longer than %d characters", maxInitiatorName)
+	}
+
+	c.ReportTime = l.clock("REPORT_TIME")
+	if c.ReportTime >= 0 && c.MerchantChatID == 0 && !l.failed("MERCHANT_CHAT_ID") {
+		l.warn("REPORT_TIME is set but MERCHANT_CHAT_ID is off, so the daily report has nowhere to go")
+	}
+}
+
+func notURLSafe(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // failed reports whether name already has a problem, so it gets one line.

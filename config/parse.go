@@ -378,3 +378,33 @@ func (l *loader) chatID(name string) int64 {
 	}
 	return id // 0 is off, like unset
 }
+
+// merchantName is MERCHANT_NAME: printable text of at most maxMerchantName
+// characters, or "" when unset.
+func (l *loader) merchantName(name string) string {
+	v := l.str(name)
+	switch {
+	case utf8.RuneCountInString(v) > maxMerchantName:
+		l.fail(name, "is longer than %d characters", maxMerchantName)
+		return ""
+	case strings.IndexFunc(v, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		l.fail(name, "holds a control character")
+		return ""
+	}
+	return v
+}
+
+// clock reads an HH:MM time of day (24-hour) as minutes after midnight, or
+// -1 when unset.
+func (l *loader) clock(name string) int {
+	v := l.str(name)
+	if v == "" {
+		return -1
+	}
+	t, err := time.Parse("15:04", v)
+	if err != nil || len(v) != len("15:04") {
+		l.fail(name, "%s is not a time of day like 07:30 or 21:00 (24-hour HH:MM, EAT)", quote(v))
+		return -1
+	}
+	return t.Hour()*60 + t.Minute()
+}
