@@ -336,3 +336,51 @@ func countTrue(bs []bool) int {
 	}
 	return n
 }
+
+func TestCreate_KeepsSourceInvoiceAndLanguage(t *testing.T) {
+	tests := []struct {
+		name       string
+		source     string
+		invoiceID  string
+		language   string
+		wantSource string
+	}{
+		{"PayIsSTKWhenUnsaid", "", "", "", storage.SourceSTK},
+		{"STK", storage.SourceSTK, "", "sw", storage.SourceSTK},
+		{"Invoice", storage.SourceInvoice, "inv-1", "sw", storage.SourceInvoice},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := mustOpenStore(t)
+			p := newPayment()
+			p.Source, p.InvoiceID, p.Language = tt.source, tt.invoiceID, tt.language
+			created, _, err := s.Create(p, storage.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := mustGet(t, s, created.ID)
+			if got.Source != tt.wantSource || got.InvoiceID != tt.invoiceID || got.Language != tt.language {
+				t.Errorf("read back source %q invoice %q language %q, want %q %q %q",
+					got.Source, got.InvoiceID, got.Language, tt.wantSource, tt.invoiceID, tt.language)
+			}
+		})
+	}
+}
+
+func TestCreate_RefusesAnInconsistentSource(t *testing.T) {
+	tests := []struct{ name, source, invoiceID string }{
+		{"UnknownSource", "cash", ""},
+		{"InvoiceWithoutInvoiceID", storage.SourceInvoice, ""},
+		{"STKNamingAnInvoice", storage.SourceSTK, "inv-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := mustOpenStore(t)
+			p := newPayment()
+			p.Source, p.InvoiceID = tt.source, tt.invoiceID
+			if _, _, err := s.Create(p, storage.Limits{}); !errors.Is(err, storage.ErrInvalid) {
+				t.Fatalf("Create = %v, want storage.ErrInvalid", err)
+			}
+		})
+	}
+}

@@ -6,6 +6,14 @@ import (
 	"time"
 )
 
+// How a payment started. A payment stored before sources existed reads as
+// SourceSTK: /pay was the only way then.
+const (
+	SourceSTK     = "stk"     // /pay: an STK Push to a phone someone typed
+	SourceInvoice = "invoice" // an invoice's Pay button: an STK Push to the payer's own Telegram number
+	SourceC2B     = "c2b"     // paid straight to the till or paybill; Daraja told us afterwards
+)
+
 // Event is one entry of a payment's audit trail.
 type Event struct {
 	At     time.Time // when it happened; AppendEvent fills a zero time with the store's clock
@@ -29,6 +37,9 @@ type Payment struct {
 	Amount         int64
 	Reference      string
 	Description    string
+	Source         string // how the payment started: SourceSTK, SourceInvoice or SourceC2B
+	InvoiceID      string // the invoice it pays, when Source is SourceInvoice (or a till payment matched one)
+	Language       string // the payer's language for the messages owed to them ("en", "sw"; "" = the bot's default)
 	// CallbackSecret is given to Create in clear. Only its SHA-256 is persisted:
 	// the field is empty on every payment the store returns. GetBySecret finds
 	// the payment by the clear secret.

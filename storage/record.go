@@ -25,6 +25,9 @@ type record struct {
 	Amount            int64     `json:"amount"`
 	Reference         string    `json:"reference,omitempty"`
 	Description       string    `json:"description,omitempty"`
+	Source            string    `json:"source,omitempty"` // "" = SourceSTK
+	InvoiceID         string    `json:"invoice_id,omitempty"`
+	Language          string    `json:"language,omitempty"`
 	SecretHash        string    `json:"callback_secret_sha256,omitempty"` // hex; the secret itself is never stored
 	State             State     `json:"state"`
 	CheckoutRequestID string    `json:"checkout_request_id,omitempty"`
@@ -90,6 +93,9 @@ func (r *record) payment() Payment {
 		Amount:            r.Amount,
 		Reference:         r.Reference,
 		Description:       r.Description,
+		Source:            r.source(),
+		InvoiceID:         r.InvoiceID,
+		Language:          r.Language,
 		State:             r.State,
 		CheckoutRequestID: r.CheckoutRequestID,
 		MerchantRequestID: r.MerchantRequestID,
@@ -109,6 +115,14 @@ func (r *record) payment() Payment {
 		VerifyDue:         r.VerifyDue,
 		Verifications:     r.Verifications,
 	}
+}
+
+// source is r's Source, with records from before sources read as SourceSTK.
+func (r *record) source() string {
+	if r.Source == "" {
+		return SourceSTK
+	}
+	return r.Source
 }
 
 // clone copies r so that changing the copy leaves r as it was: index

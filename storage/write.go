@@ -43,7 +43,8 @@ const maxKey = 512
 // clock (see Hold); an expired hold is deleted on the way.
 //
 // Create keeps the request fields of p (ID, ChatID, UserID, MessageID,
-// IdempotencyKey, Phone, Amount, Reference, Description, CallbackSecret) and
+// IdempotencyKey, Phone, Amount, Reference, Description, Source, InvoiceID,
+// Language, CallbackSecret) and
 // ignores the rest. It assigns an ID when p.ID is empty. The callback secret is
 // stored only as its SHA-256, so the returned payment, like every payment read
 // back, has an empty CallbackSecret.
@@ -117,10 +118,15 @@ func (s *Store) Create(p Payment, lim Limits) (Payment, bool, error) {
 			Amount:         p.Amount,
 			Reference:      p.Reference,
 			Description:    p.Description,
+			InvoiceID:      p.InvoiceID,
+			Language:       p.Language,
 			SecretHash:     secretHash,
 			State:          StateInitiating,
 			CreatedAt:      now,
 			UpdatedAt:      now,
+		}
+		if p.Source != SourceSTK {
+			r.Source = p.Source // "" stays "": it reads as SourceSTK
 		}
 		if err := b.put(nil, r); err != nil {
 			return err
@@ -156,6 +162,12 @@ func validateNew(p Payment) error {
 		return fmt.Errorf("%w: phone must be 9 to 15 digits", ErrInvalid)
 	case p.Amount <= 0:
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
+	case p.Source != "" && p.Source != SourceSTK && p.Source != SourceInvoice && p.Source != SourceC2B:
+		return fmt.Errorf("%w: unknown source %q", ErrInvalid, p.Source)
+	case (p.Source == SourceInvoice) != (p.InvoiceID != "") && p.Source != SourceC2B:
+		return fmt.Errorf("%w: an invoice's payment names its invoice, and only it does", ErrInvalid)
+	case len(p.InvoiceID) > maxKey || len(p.Language) > 8:
+		return fmt.Errorf("%w: invoice id or language too long", ErrInvalid)
 	}
 	return nil
 }

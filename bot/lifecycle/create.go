@@ -26,6 +26,11 @@ type Order struct {
 	Phone     string // normalised
 	Amount    int64
 	Reference string // "" → derived from Key
+	// Source is how the payment started (storage.SourceSTK when "").
+	Source    string
+	InvoiceID string // the invoice it pays, with storage.SourceInvoice
+	// Language is the payer's, for the messages owed to them ("" = default).
+	Language string
 }
 
 // Reason codes of a payment refused for a limit. They are remembered per
@@ -102,6 +107,9 @@ func (e *Engine) Create(o Order) (storage.Payment, error) {
 		Amount:         o.Amount,
 		Reference:      ref,
 		Description:    e.cfg.TransactionDesc,
+		Source:         o.Source,
+		InvoiceID:      o.InvoiceID,
+		Language:       o.Language,
 		CallbackSecret: secret,
 	}, limits)
 	switch {
