@@ -164,6 +164,10 @@ func v1Payments(t *testing.T) []storage.Payment {
 	if len(ps) == 0 {
 		t.Fatal("testdata/v1.json holds no payments")
 	}
+	for i := range ps {
+		// Version 1 knew only /pay: its payments read back as STK pushes.
+		ps[i].Source = storage.SourceSTK
+	}
 	return ps
 }
 
